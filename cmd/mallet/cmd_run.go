@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mallet-etl/mallet/jobs"
+)
+
+type runCmd struct {
+	common
+	date   string
+	dryRun bool
+}
+
+const runUsage = `mallet run job NAME [--date YYYY-MM-DD] [--dry-run] [--config FILE]
+
+Runs one job now: its query over every tenant database, merged, written and
+published to the job's output. The exit code tells the outcome: 0 success,
+1 failed and nothing published, 2 usage or config error, 3 published without
+some tenants (on_tenant_error: skip).`
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func (c *runCmd) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet("run", runUsage)
+	c.register(fs)
+	fs.StringVar(&c.date, "date", "", "run date YYYY-MM-DD in the job's time zone (default today)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "resolve tenants and print what would run; read and write nothing")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || pos[0] != "job" {
+		return usageErrorf("want: %s", strings.SplitN(runUsage, "\n", 2)[0])
+	}
+	name := pos[1]
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	job, ok := cfg.Jobs[name]
+	if !ok {
+		return usageErrorf("unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
+	}
+	o := jobs.Options{DryRun: c.dryRun, Log: log}
+	if c.date != "" {
+		d, err := time.ParseInLocation(time.DateOnly, c.date, job.Location)
+		if err != nil {
+			return usageErrorf("--date %q: want YYYY-MM-DD", c.date)
+		}
+		o.Date = d
+	}
+	log.Info("run start", "job", name, "source", job.Source, "output", job.Output.To, "dry_run", c.dryRun)
+	res, err := jobs.Run(ctx, cfg, name, o)
+	if res != nil {
+		if c.dryRun {
+			printPlan(os.Stdout, res, job.Output.To)
+		} else {
+			printSummary(os.Stdout, res)
+		}
+		log.Info("run end", "job", name, "run_date", res.RunDate, "rows", res.Rows, "bytes", res.Bytes,
+			"tenants", len(res.Tenants), "tenants_failed", res.Failed, "objects", len(res.Objects),
+			"duration", res.Duration.Round(time.Millisecond).String(), "error", res.Err)
+	}
+	return err
+}
+
+func printPlan(w io.Writer, res *jobs.Result, to string) {
+	fmt.Fprintf(w, "dry run of job %s for %s: nothing read, nothing written\n", res.Job, res.RunDate)
+	fmt.Fprintf(w, "output: %s/%s\n", strings.TrimSuffix(to, "/"), jobs.PartitionPrefix(res.Job, res.RunDate))
+	keys := make([]string, 0, len(res.Params))
+	for k := range res.Params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(w, "parameters:")
+	for _, k := range keys {
+		fmt.Fprintf(w, "  :%s = %v\n", k, res.Params[k])
+	}
+	fmt.Fprintf(w, "query:\n  %s\n", strings.ReplaceAll(res.Query, "\n", "\n  "))
+	fmt.Fprintf(w, "tenants (%d):\n", len(res.Tenants))
+	for _, t := range res.Tenants {
+		if t.Err != nil {
+			fmt.Fprintf(w, "  %s/%s  error: %v\n", t.Server, t.Database, t.Err)
+			continue
+		}
+		fmt.Fprintf(w, "  %s/%s\n", t.Server, t.Database)
+	}
+}
+
+func printSummary(w io.Writer, res *jobs.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "job %s, run date %s, run %s\n", res.Job, res.RunDate, res.RunID)
+	fmt.Fprintln(tw, "SERVER\tDATABASE\tROWS\tBYTES\tDURATION\tTRIES\t")
+	for _, t := range res.Tenants {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t\n", t.Server, t.Database, t.Rows, t.Bytes, t.Duration.Round(time.Millisecond), t.Attempts)
+	}
+	fmt.Fprintf(tw, "total\t%d tenants\t%d\t%d\t%s\t\t\n", len(res.Tenants), res.Rows, res.Bytes, res.Duration.Round(time.Millisecond))
+	tw.Flush()
+	if res.Failed > 0 {
+		fmt.Fprintf(w, "\n%d tenant(s) failed:\n", res.Failed)
+		for _, t := range res.Tenants {
+			if t.Err != nil {
+				fmt.Fprintf(w, "  %s/%s: %v\n", t.Server, t.Database, t.Err)
+			}
+		}
+	}
+	if len(res.Objects) > 0 {
+		fmt.Fprintln(w, "\nwritten:")
+		for _, o := range res.Objects {
+			fmt.Fprintf(w, "  %s  (%d rows, %d bytes)\n", o.URI, o.Rows, o.Bytes)
+		}
+	} else if res.Err == "" {
+		fmt.Fprintln(w, "\nno rows: the partition is empty")
+	}
+}

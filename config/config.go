@@ -1,0 +1,617 @@
+// Package config reads and validates mallet's config.yaml.
+//
+// Parse decodes strictly (an unknown key or a wrong type is an error),
+// expands ${VAR} from the environment in string values, and validates the
+// whole file, reporting every problem at once with its line number. A Config
+// that Parse returns is complete and can be trusted by the rest of mallet.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/mallet-etl/mallet/extract"
+	"github.com/mallet-etl/mallet/load"
+)
+
+// Config is a parsed, validated config file.
+type Config struct {
+	Timezone string             `yaml:"timezone"`
+	S3       S3                 `yaml:"s3"`
+	Sources  map[string]*Source `yaml:"sources"`
+	Jobs     map[string]*Job    `yaml:"jobs"`
+
+	// Path is the file the config was read from; query paths are relative
+	// to its folder.
+	Path string `yaml:"-"`
+	// Location is Timezone loaded.
+	Location *time.Location `yaml:"-"`
+}
+
+// S3 holds options for S3 outputs.
+type S3 struct {
+	PathStyle bool   `yaml:"path_style"` // also MALLET_S3_PATH_STYLE=true
+	Region    string `yaml:"region"`
+	SSE       string `yaml:"sse"` // "", AES256 or aws:kms
+	KMSKeyID  string `yaml:"kms_key_id"`
+}
+
+// Source is a tenant group: databases that share one schema.
+type Source struct {
+	Servers     []Server `yaml:"servers"`
+	Tenants     Tenants  `yaml:"tenants"`
+	Concurrency int      `yaml:"concurrency"` // tenants extracted at once; default 4
+	// MaxConnections caps open connections per server; default Concurrency.
+	MaxConnections int `yaml:"max_connections"`
+	// Columns names the tenant columns added in front of every row.
+	Columns TenantColumns `yaml:"columns"`
+	// QueryTimeout bounds one tenant's query; 0 means no bound.
+	QueryTimeout time.Duration `yaml:"query_timeout"`
+
+	Name string `yaml:"-"`
+}
+
+// TenantColumns names the columns that say where a row came from.
+type TenantColumns struct {
+	Server   string `yaml:"server"`
+	Database string `yaml:"database"`
+}
+
+// Server is one MySQL server. DSN is a go-sql-driver DSN without a database,
+// normally "${VAR}" so the secret stays in the environment.
+type Server struct {
+	Name string `yaml:"name"`
+	DSN  Secret `yaml:"dsn"`
+}
+
+// Secret is a string that never prints.
+type Secret string
+
+// String hides the value.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString hides the value from %#v.
+func (Secret) GoString() string { return `"[redacted]"` }
+
+// Tenants says which databases of a source are tenants: exactly one of Match,
+// List and Registry.
+type Tenants struct {
+	// Match selects every database on every server whose name matches.
+	Match string `yaml:"match"`
+	// List names databases explicitly, as "server/database", or as
+	// "database" when the source has one server.
+	List []string `yaml:"list"`
+	// Registry reads tenants from a central table.
+	Registry *Registry `yaml:"registry"`
+	// Exclude drops databases whose name matches, after Match/List/Registry.
+	Exclude string `yaml:"exclude"`
+}
+
+// Registry is a query on one server whose rows name the tenants: columns
+// `server` and `database` pick the tenant; every other column becomes an
+// attribute column on that tenant's rows.
+type Registry struct {
+	Server string `yaml:"server"`
+	Query  string `yaml:"query"`
+}
+
+// Job is one extraction.
+type Job struct {
+	Source        string `yaml:"source"`
+	Query         string `yaml:"query"`
+	Schedule      string `yaml:"schedule"`
+	Timezone      string `yaml:"timezone"`
+	Merge         string `yaml:"merge"` // union (default) or aggregate
+	Aggregate     `yaml:",inline"`
+	OnTenantError string `yaml:"on_tenant_error"` // fail (default) or skip
+	Output        Output `yaml:"output"`
+
+	Name     string         `yaml:"-"`
+	SQL      string         `yaml:"-"` // the query file's text
+	Location *time.Location `yaml:"-"`
+}
+
+// Aggregate says how merge: aggregate combines tenants' rows.
+type Aggregate struct {
+	GroupBy []string `yaml:"group_by"`
+	Sum     []string `yaml:"sum"`
+	Min     []string `yaml:"min"`
+	Max     []string `yaml:"max"`
+	// Count, when set, names an added column counting the rows in each group.
+	Count string `yaml:"count"`
+}
+
+// Output says where and how a job's result is written.
+type Output struct {
+	To     string `yaml:"to"`
+	Format string `yaml:"format"`
+}
+
+// Merge modes and tenant-error policies.
+const (
+	MergeUnion     = "union"
+	MergeAggregate = "aggregate"
+	OnErrorFail    = "fail"
+	OnErrorSkip    = "skip"
+)
+
+// ErrInvalid is wrapped by every error Parse returns for a bad config.
+var ErrInvalid = errors.New("invalid config")
+
+// Error lists every problem found in a config file.
+type Error struct {
+	Path     string
+	Problems []Problem
+}
+
+// Problem is one mistake in a config file.
+type Problem struct {
+	Line int
+	Msg  string
+	Hint string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config %s: %d problem(s)", e.Path, len(e.Problems))
+	for _, p := range e.Problems {
+		if p.Line > 0 {
+			fmt.Fprintf(&b, "\n  %s:%d: %s", e.Path, p.Line, p.Msg)
+		} else {
+			fmt.Fprintf(&b, "\n  %s: %s", e.Path, p.Msg)
+		}
+		if p.Hint != "" {
+			fmt.Fprintf(&b, " (hint: %s)", p.Hint)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+// Load reads and parses the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Path: path, Problems: []Problem{{Msg: fmt.Sprintf("read: %v", unwrapPathError(err))}}}
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Parse parses config text. path names the file in messages and anchors
+// relative query paths; lookup reads environment variables.
+func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	p := &parser{path: path, lines: map[string]int{}, lookup: lookup}
+	cfg := p.parse(data)
+	if len(p.problems) > 0 {
+		sort.SliceStable(p.problems, func(i, j int) bool { return p.problems[i].Line < p.problems[j].Line })
+		return nil, &Error{Path: path, Problems: p.problems}
+	}
+	return cfg, nil
+}
+
+type parser struct {
+	path     string
+	lookup   func(string) (string, bool)
+	lines    map[string]int // "jobs.x.schedule" -> line
+	problems []Problem
+}
+
+func (p *parser) addf(line int, hint, format string, args ...any) {
+	p.problems = append(p.problems, Problem{Line: line, Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+// line returns the line of the key path, or of its nearest parent.
+func (p *parser) line(path ...string) int {
+	for n := len(path); n > 0; n-- {
+		if l, ok := p.lines[strings.Join(path[:n], ".")]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+func (p *parser) parse(data []byte) *Config {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		p.yamlError(err)
+		return nil
+	}
+	if len(root.Content) == 0 {
+		p.addf(0, "see config.yaml in the repository for an example", "file is empty")
+		return nil
+	}
+	// Strict pass on the text as written: unknown keys and wrong types.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var strict Config
+	if err := dec.Decode(&strict); err != nil {
+		p.yamlError(err)
+	}
+	p.index(root.Content[0], "")
+	p.expand(&root)
+	var cfg Config
+	if err := root.Decode(&cfg); err != nil && len(p.problems) == 0 {
+		p.yamlError(err)
+	}
+	if len(p.problems) > 0 {
+		return nil
+	}
+	cfg.Path = p.path
+	p.validate(&cfg)
+	return &cfg
+}
+
+func (p *parser) yamlError(err error) {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	// yaml.v3 numbers syntax errors from 0 but type errors from 1.
+	fix := 1
+	if errors.As(err, &te) {
+		msgs, fix = te.Errors, 0
+	}
+	for _, m := range msgs {
+		if g := yamlLine.FindStringSubmatch(m); g != nil {
+			var n int
+			fmt.Sscan(g[1], &n)
+			n += fix
+			msg := g[2]
+			hint := ""
+			if strings.Contains(msg, "not found in type") {
+				msg = strings.Replace(msg, "field ", "unknown key ", 1)
+				msg = msg[:strings.Index(msg, " not found in type")]
+				hint = "check the spelling against the config reference in README.md"
+			}
+			p.addf(n, hint, "%s", msg)
+			continue
+		}
+		p.addf(0, "", "%s", strings.TrimPrefix(m, "yaml: "))
+	}
+}
+
+// index records the line of every mapping key by its dotted path.
+func (p *parser) index(n *yaml.Node, prefix string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			p.lines[path] = k.Line
+			p.index(v, path)
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			path := fmt.Sprintf("%s.%d", prefix, i)
+			p.lines[path] = v.Line
+			p.index(v, path)
+		}
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
+
+// expand replaces ${VAR} and ${VAR:-default} in every scalar value; "$${"
+// escapes a literal "${".
+func (p *parser) expand(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		v := strings.ReplaceAll(n.Value, "$${", "\x00")
+		v = envRef.ReplaceAllStringFunc(v, func(ref string) string {
+			m := envRef.FindStringSubmatch(ref)
+			name := m[1]
+			val, ok := p.lookup(name)
+			if (!ok || val == "") && m[2] != "" {
+				return m[2][2:]
+			}
+			if !ok {
+				p.addf(n.Line, "export it, or for ECS inject it from Secrets Manager", "environment variable %s is not set", name)
+			}
+			return val
+		})
+		n.Value = strings.ReplaceAll(v, "\x00", "${")
+		if n.Tag == "!!null" || n.Tag == "!!bool" || n.Tag == "!!int" {
+			n.Tag = "" // let the target type decide after expansion
+		}
+	}
+	for _, c := range n.Content {
+		p.expand(c)
+	}
+}
+
+func (p *parser) validate(c *Config) {
+	if c.Timezone == "" {
+		c.Timezone = "UTC"
+	}
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		p.addf(p.line("timezone"), "use an IANA name such as Asia/Tokyo or UTC", "timezone %q: unknown time zone", c.Timezone)
+		loc = time.UTC
+	}
+	c.Location = loc
+	switch c.S3.SSE {
+	case "", "AES256", "aws:kms":
+	default:
+		p.addf(p.line("s3", "sse"), "", "s3.sse %q: want AES256 or aws:kms", c.S3.SSE)
+	}
+	if c.S3.KMSKeyID != "" && c.S3.SSE != "aws:kms" {
+		p.addf(p.line("s3", "kms_key_id"), "set sse: aws:kms", "s3.kms_key_id needs sse: aws:kms")
+	}
+	if len(c.Sources) == 0 {
+		p.addf(p.line("sources"), "", "no sources: declare at least one tenant group under sources:")
+	}
+	for _, name := range sortedKeys(c.Sources) {
+		src := c.Sources[name]
+		if src == nil {
+			p.addf(p.line("sources", name), "", "source %s is empty", name)
+			c.Sources[name] = &Source{Name: name}
+			continue
+		}
+		src.Name = name
+		p.validateSource(src)
+	}
+	if len(c.Jobs) == 0 {
+		p.addf(p.line("jobs"), "", "no jobs: declare at least one job under jobs:")
+	}
+	for _, name := range sortedKeys(c.Jobs) {
+		job := c.Jobs[name]
+		if job == nil {
+			p.addf(p.line("jobs", name), "", "job %s is empty", name)
+			continue
+		}
+		job.Name = name
+		p.validateJob(c, job)
+	}
+}
+
+func (p *parser) validateSource(s *Source) {
+	at := func(path ...string) int { return p.line(append([]string{"sources", s.Name}, path...)...) }
+	if len(s.Servers) == 0 {
+		p.addf(at("servers"), "", "source %s: no servers", s.Name)
+	}
+	seen := map[string]bool{}
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		idx := fmt.Sprint(i)
+		if srv.Name == "" {
+			p.addf(at("servers", idx), "", "source %s: server %d has no name", s.Name, i+1)
+		} else if seen[srv.Name] {
+			p.addf(at("servers", idx, "name"), "", "source %s: server name %q used twice", s.Name, srv.Name)
+		}
+		seen[srv.Name] = true
+		if srv.DSN == "" {
+			p.addf(at("servers", idx, "dsn"), "for example dsn: \"${CRM_DB1_DSN}\"", "source %s: server %s has no dsn", s.Name, srv.Name)
+			continue
+		}
+		if _, err := extract.ParseDSN(string(srv.DSN)); err != nil {
+			p.addf(at("servers", idx, "dsn"), "user:pass@tcp(host:3306)/", "source %s: server %s: %v", s.Name, srv.Name, err)
+		}
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = 4
+	}
+	if s.Concurrency < 0 {
+		p.addf(at("concurrency"), "", "source %s: concurrency must be at least 1", s.Name)
+	}
+	if s.MaxConnections == 0 {
+		s.MaxConnections = s.Concurrency
+	}
+	if s.MaxConnections < 0 {
+		p.addf(at("max_connections"), "", "source %s: max_connections must be at least 1", s.Name)
+	}
+	if s.QueryTimeout < 0 {
+		p.addf(at("query_timeout"), "", "source %s: query_timeout must not be negative", s.Name)
+	}
+	if s.Columns.Server == "" {
+		s.Columns.Server = "server"
+	}
+	if s.Columns.Database == "" {
+		s.Columns.Database = "database"
+	}
+	if s.Columns.Server == s.Columns.Database {
+		p.addf(at("columns"), "", "source %s: the server and database columns need different names", s.Name)
+	}
+	t := s.Tenants
+	n := 0
+	if t.Match != "" {
+		n++
+		if _, err := regexp.Compile(t.Match); err != nil {
+			p.addf(at("tenants", "match"), "Go RE2 syntax", "source %s: tenants.match: bad regexp: %v", s.Name, err)
+		}
+	}
+	if t.Exclude != "" {
+		if _, err := regexp.Compile(t.Exclude); err != nil {
+			p.addf(at("tenants", "exclude"), "Go RE2 syntax", "source %s: tenants.exclude: bad regexp: %v", s.Name, err)
+		}
+	}
+	if len(t.List) > 0 {
+		n++
+		for i, entry := range t.List {
+			server, db, ok := strings.Cut(entry, "/")
+			if !ok {
+				if len(s.Servers) != 1 {
+					p.addf(at("tenants", "list", fmt.Sprint(i)), "write server/database", "source %s: tenant %q does not name its server and the source has %d servers", s.Name, entry, len(s.Servers))
+				}
+				continue
+			}
+			if !seen[server] {
+				p.addf(at("tenants", "list", fmt.Sprint(i)), "", "source %s: tenant %q names unknown server %q", s.Name, entry, server)
+			}
+			if db == "" {
+				p.addf(at("tenants", "list", fmt.Sprint(i)), "", "source %s: tenant %q has no database", s.Name, entry)
+			}
+		}
+	}
+	if r := t.Registry; r != nil {
+		n++
+		if !seen[r.Server] {
+			p.addf(at("tenants", "registry", "server"), "", "source %s: registry server %q is not one of the source's servers", s.Name, r.Server)
+		}
+		if _, err := extract.ParseQuery(r.Query); err != nil {
+			p.addf(at("tenants", "registry", "query"), "", "source %s: registry query: %v", s.Name, err)
+		}
+	}
+	if n != 1 {
+		p.addf(at("tenants"), "", "source %s: tenants needs exactly one of match, list or registry (found %d)", s.Name, n)
+	}
+}
+
+func (p *parser) validateJob(c *Config, j *Job) {
+	at := func(path ...string) int { return p.line(append([]string{"jobs", j.Name}, path...)...) }
+	if !validName.MatchString(j.Name) {
+		p.addf(at(), "letters, digits, _ and -", "job name %q is not a valid name", j.Name)
+	}
+	if j.Source == "" {
+		p.addf(at(), "", "job %s: no source", j.Name)
+	} else if _, ok := c.Sources[j.Source]; !ok {
+		p.addf(at("source"), fmt.Sprintf("sources are: %s", strings.Join(sortedKeys(c.Sources), ", ")), "job %s: unknown source %q", j.Name, j.Source)
+	}
+	j.Location = c.Location
+	if j.Timezone != "" {
+		loc, err := time.LoadLocation(j.Timezone)
+		if err != nil {
+			p.addf(at("timezone"), "use an IANA name such as Asia/Tokyo", "job %s: timezone %q: unknown time zone", j.Name, j.Timezone)
+		} else {
+			j.Location = loc
+		}
+	}
+	if j.Query == "" {
+		p.addf(at(), "", "job %s: no query file", j.Name)
+	} else {
+		path := j.Query
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(c.Path), path)
+		}
+		data, err := os.ReadFile(path)
+		switch {
+		case err != nil:
+			p.addf(at("query"), "paths are relative to the config file's folder", "job %s: query file %s: %v", j.Name, j.Query, unwrapPathError(err))
+		default:
+			j.SQL = string(data)
+			q, err := extract.ParseQuery(j.SQL)
+			if err != nil {
+				p.addf(at("query"), "", "job %s: query file %s: %v", j.Name, j.Query, err)
+			} else if unknown := q.UnknownParams(Params); len(unknown) > 0 {
+				p.addf(at("query"), "known parameters: :"+strings.Join(Params, ", :"), "job %s: query file %s uses unknown parameter(s) :%s", j.Name, j.Query, strings.Join(unknown, ", :"))
+			}
+		}
+	}
+	if j.Schedule != "" {
+		if _, err := CronParser.Parse(j.Schedule); err != nil {
+			p.addf(at("schedule"), `five fields "min hour dom month dow", or @daily/@hourly/@every 1h`, "job %s: schedule %q: %v", j.Name, j.Schedule, err)
+		}
+	}
+	switch j.Merge {
+	case "":
+		j.Merge = MergeUnion
+	case MergeUnion, MergeAggregate:
+	default:
+		p.addf(at("merge"), "", "job %s: merge %q: want union or aggregate", j.Name, j.Merge)
+	}
+	a := j.Aggregate
+	if j.Merge == MergeAggregate {
+		if len(a.GroupBy) == 0 {
+			p.addf(at("merge"), "list the columns to group by in group_by", "job %s: merge aggregate needs group_by", j.Name)
+		}
+		if len(a.Sum)+len(a.Min)+len(a.Max) == 0 && a.Count == "" {
+			p.addf(at("merge"), "", "job %s: merge aggregate needs at least one of sum, min, max or count", j.Name)
+		}
+		seen := map[string]string{}
+		for _, list := range []struct {
+			key  string
+			cols []string
+		}{{"group_by", a.GroupBy}, {"sum", a.Sum}, {"min", a.Min}, {"max", a.Max}, {"count", nonEmpty(a.Count)}} {
+			for _, col := range list.cols {
+				if prev, ok := seen[col]; ok {
+					p.addf(at(list.key), "", "job %s: column %q is in both %s and %s", j.Name, col, prev, list.key)
+				}
+				seen[col] = list.key
+			}
+		}
+	} else if len(a.GroupBy)+len(a.Sum)+len(a.Min)+len(a.Max) > 0 || a.Count != "" {
+		p.addf(at("merge"), "set merge: aggregate", "job %s: group_by/sum/min/max/count need merge: aggregate", j.Name)
+	}
+	switch j.OnTenantError {
+	case "":
+		j.OnTenantError = OnErrorFail
+	case OnErrorFail, OnErrorSkip:
+	default:
+		p.addf(at("on_tenant_error"), "", "job %s: on_tenant_error %q: want fail or skip", j.Name, j.OnTenantError)
+	}
+	if j.Output.To == "" {
+		p.addf(at("output"), "s3://bucket/prefix, file:///abs/path or a relative folder", "job %s: output.to is missing", j.Name)
+	} else if err := checkOutputURI(j.Output.To); err != nil {
+		p.addf(at("output", "to"), "", "job %s: output.to: %v", j.Name, err)
+	}
+	if j.Output.Format == "" {
+		j.Output.Format = string(load.Parquet)
+	}
+	if _, err := load.ParseFormat(j.Output.Format); err != nil {
+		p.addf(at("output", "format"), "", "job %s: output.format: %v", j.Name, err)
+	}
+}
+
+// Params are the named parameters a query may use.
+var Params = []string{"date", "window_start", "window_end", "window_start_utc", "window_end_utc", "server", "database"}
+
+// CronParser parses job schedules: five fields, or descriptors like @daily.
+var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
+
+func checkOutputURI(to string) error {
+	switch {
+	case strings.HasPrefix(to, "s3://"):
+		_, _, err := load.ParseS3URI(to)
+		return err
+	case strings.HasPrefix(to, "file://"):
+		if !strings.HasPrefix(to, "file:///") {
+			return fmt.Errorf("%q: a file URI needs an absolute path (file:///abs/path)", to)
+		}
+		return nil
+	case strings.Contains(to, "://"):
+		return fmt.Errorf("%q: unsupported scheme (want s3:// or file://)", to)
+	}
+	return nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// JobNames returns the job names in order.
+func (c *Config) JobNames() []string { return sortedKeys(c.Jobs) }

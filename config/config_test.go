@@ -1,0 +1,178 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// base is a valid config; cases below break one thing each.
+const base = `timezone: Asia/Tokyo
+sources:
+  crm:
+    servers:
+      - name: db1
+        dsn: "${CRM_DB1_DSN}"
+    tenants:
+      match: "^crm_"
+    concurrency: 8
+jobs:
+  mail_send_counts:
+    source: crm
+    query: q.sql
+    schedule: "30 3 * * *"
+    merge: union
+    on_tenant_error: fail
+    output:
+      to: s3://analytics-bucket/crm
+      format: parquet
+`
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+var testEnv = env(map[string]string{"CRM_DB1_DSN": "mallet:s3cret@tcp(127.0.0.1:3306)/"})
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "q.sql"), []byte("SELECT :date AS d"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "write.sql"), []byte("DELETE FROM t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func parseFile(t *testing.T, text string, lookup func(string) (string, bool)) (*Config, error) {
+	t.Helper()
+	path := writeConfig(t, text)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(path, data, lookup)
+}
+
+func TestParseValid(t *testing.T) {
+	cfg, err := parseFile(t, base, testEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	job := cfg.Jobs["mail_send_counts"]
+	if got, want := job.Location.String(), "Asia/Tokyo"; got != want {
+		t.Errorf("job location = %q, want %q", got, want)
+	}
+	if got, want := string(cfg.Sources["crm"].Servers[0].DSN), "mallet:s3cret@tcp(127.0.0.1:3306)/"; got != want {
+		t.Errorf("dsn = %q, want %q", got, want)
+	}
+	if got, want := job.SQL, "SELECT :date AS d"; got != want {
+		t.Errorf("SQL = %q, want %q", got, want)
+	}
+	if got, want := cfg.Sources["crm"].Columns.Database, "database"; got != want {
+		t.Errorf("database column = %q, want %q", got, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		replace [2]string // old, new applied to base
+		env     func(string) (string, bool)
+		line    int
+		want    string
+	}{
+		{"unknown key", [2]string{"    merge: union\n", "    merge: union\n    mrege: union\n"}, nil, 16, "unknown key mrege"},
+		{"unknown top-level key", [2]string{"timezone: Asia/Tokyo\n", "timezone: Asia/Tokyo\nretries: 3\n"}, nil, 2, "unknown key retries"},
+		{"wrong type", [2]string{"concurrency: 8", "concurrency: many"}, nil, 9, "cannot unmarshal !!str `many` into int"},
+		{"missing query file", [2]string{"query: q.sql", "query: nope.sql"}, nil, 13, "query file nope.sql: no such file or directory"},
+		{"query that writes", [2]string{"query: q.sql", "query: write.sql"}, nil, 13, "statement starts with DELETE"},
+		{"unknown source", [2]string{"source: crm", "source: crn"}, nil, 12, `unknown source "crn"`},
+		{"bad regexp", [2]string{`match: "^crm_"`, `match: "^crm_("`}, nil, 8, "tenants.match: bad regexp"},
+		{"bad cron spec", [2]string{`schedule: "30 3 * * *"`, `schedule: "30 25 * * *"`}, nil, 14, `schedule "30 25 * * *"`},
+		{"unset variable", [2]string{}, env(nil), 6, "environment variable CRM_DB1_DSN is not set"},
+		{"bad merge", [2]string{"merge: union", "merge: concat"}, nil, 15, `merge "concat": want union or aggregate`},
+		{"bad policy", [2]string{"on_tenant_error: fail", "on_tenant_error: ignore"}, nil, 16, `on_tenant_error "ignore"`},
+		{"bad format", [2]string{"format: parquet", "format: xlsx"}, nil, 19, `unknown format "xlsx"`},
+		{"bad timezone", [2]string{"timezone: Asia/Tokyo", "timezone: Mars/Olympus"}, nil, 1, `timezone "Mars/Olympus"`},
+		{"bad output scheme", [2]string{"to: s3://analytics-bucket/crm", "to: gs://bucket/x"}, nil, 18, "unsupported scheme"},
+		{"aggregate without group_by", [2]string{"merge: union", "merge: aggregate"}, nil, 15, "merge aggregate needs group_by"},
+		{"multiStatements", [2]string{}, env(map[string]string{"CRM_DB1_DSN": "u:p@tcp(h:3306)/?multiStatements=true"}), 6, "multiStatements"},
+		{"yaml syntax", [2]string{"    merge: union\n", "    merge: [union\n"}, nil, 15, "did not find expected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := base
+			if tt.replace[0] != "" {
+				if !strings.Contains(base, tt.replace[0]) {
+					t.Fatalf("test bug: %q not in base", tt.replace[0])
+				}
+				text = strings.Replace(base, tt.replace[0], tt.replace[1], 1)
+			}
+			lookup := tt.env
+			if lookup == nil {
+				lookup = testEnv
+			}
+			_, err := parseFile(t, text, lookup)
+			if err == nil {
+				t.Fatal("Parse succeeded, want an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("errors.Is(err, ErrInvalid) = false for %v", err)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error is %T, want *Error", err)
+			}
+			found := false
+			for _, p := range ce.Problems {
+				if p.Line == tt.line && strings.Contains(p.Msg, tt.want) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("got problems %+v, want one on line %d containing %q", ce.Problems, tt.line, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error text contains the password: %v", err)
+			}
+		})
+	}
+}
+
+// TestParseReportsAllProblems checks that problems are reported together,
+// not one per attempt.
+func TestParseReportsAllProblems(t *testing.T) {
+	text := strings.NewReplacer(`schedule: "30 3 * * *"`, `schedule: "bad"`,
+		"source: crm", "source: nope", "format: parquet", "format: xml").Replace(base)
+	_, err := parseFile(t, text, testEnv)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %v, want *Error", err)
+	}
+	if got, want := len(ce.Problems), 3; got != want {
+		t.Errorf("got %d problems, want %d: %v", got, want, err)
+	}
+	for _, line := range []string{"config.yaml:12:", "config.yaml:14:", "config.yaml:19:"} {
+		if !strings.Contains(err.Error(), line) {
+			t.Errorf("error %q does not name %s", err, line)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := Secret("user:pw@tcp(h)/")
+	for _, got := range []string{s.String(), s.GoString()} {
+		if strings.Contains(got, "pw") {
+			t.Errorf("secret printed as %q", got)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package extract
+
+import "database/sql/driver"
+
+var errBadConn = driver.ErrBadConn

@@ -1,0 +1,281 @@
+// Package extract reads rows from tenant MySQL databases: connection pools
+// per server, tenant discovery, and streaming one query's result set from one
+// tenant database in a read-only transaction.
+package extract
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/mallet-etl/mallet/schema"
+)
+
+// SessionTimeZone is the time_zone every session runs in. TIMESTAMP values
+// are stored in UTC and converted to the session zone when read; pinning the
+// session to UTC makes them come out the same whatever a server's default
+// is, and lets the Parquet writer store them as true UTC instants. DATETIME
+// values are not converted by MySQL and come out as stored.
+const SessionTimeZone = "+00:00"
+
+// ParseDSN parses a go-sql-driver DSN and applies mallet's session settings.
+// It refuses multiStatements: a query file must never carry a second
+// statement. The error never contains the password.
+func ParseDSN(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("bad dsn: %s", Redact(err.Error(), dsn))
+	}
+	if cfg.MultiStatements {
+		return nil, errors.New("dsn enables multiStatements, which mallet refuses")
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	for k := range cfg.Params {
+		if strings.EqualFold(k, "time_zone") || strings.EqualFold(k, "sql_mode") {
+			delete(cfg.Params, k)
+		}
+	}
+	cfg.Params["time_zone"] = "'" + SessionTimeZone + "'"
+	// Keep the server's sql_mode but make sure backslash escapes stay on,
+	// so parameters interpolated by the driver are escaped as it expects.
+	cfg.InterpolateParams = true
+	cfg.ParseTime = false
+	cfg.Loc = time.UTC
+	cfg.MultiStatements = false
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	cfg.Collation = "utf8mb4_general_ci"
+	return cfg, nil
+}
+
+var dsnPassword = regexp.MustCompile(`^([^:@/]*):(.*)@`)
+
+// Redact removes the password of dsn, and any DSN-shaped user:pass@ text,
+// from s.
+func Redact(s, dsn string) string {
+	if m := dsnPassword.FindStringSubmatch(dsn); m != nil && m[2] != "" {
+		s = strings.ReplaceAll(s, m[2], "xxxxx")
+	}
+	return s
+}
+
+// Server is a connection pool to one MySQL server, shared by all its tenant
+// databases.
+type Server struct {
+	name   string
+	db     *sqlx.DB
+	secret string // the password, to scrub from errors
+}
+
+// Options bound a server's pool.
+type Options struct {
+	MaxConns     int           // open connections at most; default 4
+	QueryTimeout time.Duration // per tenant query; 0 means none
+}
+
+// Open creates the pool for a server. It does not connect: the first query
+// does, so an unreachable server fails per tenant, naming it.
+func Open(name, dsn string, o Options) (*Server, error) {
+	cfg, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", name, err)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %s", name, Redact(err.Error(), dsn))
+	}
+	db := sqlx.NewDb(sql.OpenDB(conn), "mysql")
+	if o.MaxConns <= 0 {
+		o.MaxConns = 4
+	}
+	db.SetMaxOpenConns(o.MaxConns)
+	db.SetMaxIdleConns(o.MaxConns)
+	db.SetConnMaxLifetime(10 * time.Minute)
+	db.SetConnMaxIdleTime(time.Minute)
+	return &Server{name: name, db: db, secret: cfg.Passwd}, nil
+}
+
+// Name is the server's name from the config.
+func (s *Server) Name() string { return s.name }
+
+// Close closes the pool.
+func (s *Server) Close() error { return s.db.Close() }
+
+// scrub removes the server's password from an error text. The driver does
+// not put passwords in errors, but an error is cheap to clean.
+func (s *Server) scrub(err error) error {
+	if err == nil || s.secret == "" || !strings.Contains(err.Error(), s.secret) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), s.secret, "xxxxx"))
+}
+
+// systemDatabases are never tenants.
+var systemDatabases = map[string]bool{
+	"information_schema": true, "mysql": true, "performance_schema": true, "sys": true,
+}
+
+// Databases lists the server's databases except the system ones.
+func (s *Server) Databases(ctx context.Context) ([]string, error) {
+	var names []string
+	if err := s.db.SelectContext(ctx, &names, "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name"); err != nil {
+		return nil, fmt.Errorf("server %s: list databases: %w", s.name, s.scrub(err))
+	}
+	out := names[:0]
+	for _, n := range names {
+		if !systemDatabases[strings.ToLower(n)] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Sink receives one tenant's result: Start once with the result columns,
+// then Write once per row. Values are MySQL's text form, nil for NULL, and
+// are only valid until Write returns.
+type Sink interface {
+	Start(cols schema.Schema) error
+	Write(row [][]byte) error
+}
+
+// Stream runs q with args in database, in a read-only transaction, and
+// streams the rows to sink. It returns the number of rows read.
+func (s *Server) Stream(ctx context.Context, database string, q *Query, args []any, sink Sink, o Options) (int64, error) {
+	if err := CheckDatabaseName(database); err != nil {
+		return 0, err
+	}
+	if o.QueryTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.QueryTimeout)
+		defer cancel()
+	}
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("connect: %w", s.scrub(err))
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(database)); err != nil {
+		return 0, fmt.Errorf("use database: %w", s.scrub(err))
+	}
+	tx, err := conn.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("start read-only transaction: %w", s.scrub(err))
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
+	n, err := stream(ctx, tx, q, args, sink)
+	if err != nil {
+		return n, s.scrub(err)
+	}
+	return n, nil
+}
+
+func stream(ctx context.Context, tx *sqlx.Tx, q *Query, args []any, sink Sink) (int64, error) {
+	rows, err := tx.QueryContext(ctx, q.Text(), args...)
+	if err != nil {
+		return 0, fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return 0, fmt.Errorf("column types: %w", err)
+	}
+	cols := make(schema.Schema, len(types))
+	for i, t := range types {
+		prec, scale, _ := t.DecimalSize()
+		cols[i] = schema.FromMySQL(t.Name(), t.DatabaseTypeName(), prec, scale)
+	}
+	if err := sink.Start(cols); err != nil {
+		return 0, err
+	}
+	raw := make([]sql.RawBytes, len(cols))
+	dest := make([]any, len(cols))
+	for i := range raw {
+		dest[i] = &raw[i]
+	}
+	row := make([][]byte, len(cols))
+	bits := make([][]byte, len(cols))
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return n, fmt.Errorf("scan row %d: %w", n+1, err)
+		}
+		for i, v := range raw {
+			row[i] = normalize(cols[i], v, &bits[i])
+		}
+		if err := sink.Write(row); err != nil {
+			return n, err
+		}
+		n++
+		if n&1023 == 0 && ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("read rows after row %d: %w", n, err)
+	}
+	return n, nil
+}
+
+// normalize turns a raw value into the text form the encoders expect: zero
+// dates (0000-00-00, or a zero month or day) become NULL, and BIT values,
+// which MySQL sends as big-endian bytes, become decimal text.
+func normalize(c schema.Column, v sql.RawBytes, buf *[]byte) []byte {
+	if v == nil {
+		return nil
+	}
+	switch c.Kind {
+	case schema.Date, schema.Timestamp:
+		if len(v) >= 10 && (v[0] == '0' && v[1] == '0' && v[2] == '0' && v[3] == '0' ||
+			v[5] == '0' && v[6] == '0' || v[8] == '0' && v[9] == '0') {
+			return nil
+		}
+	case schema.Int64:
+		if c.MySQL == "BIT" {
+			var u uint64
+			for _, b := range v {
+				u = u<<8 | uint64(b)
+			}
+			*buf = strconv.AppendUint((*buf)[:0], u, 10)
+			return *buf
+		}
+	}
+	return v
+}
+
+// Transient reports whether err is worth retrying: the connection failed or
+// was lost, or the server was busy (too many connections, lock wait,
+// deadlock). Permanent errors (access denied, unknown table, syntax) are not.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, 1205, 1213, 2006, 2013, 1053, 1077, 1079, 1080, 1152, 1153, 1158, 1159, 1160, 1161:
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, errBadConn) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}

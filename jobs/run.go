@@ -1,0 +1,632 @@
+// Package jobs runs mallet's jobs: one run reads a job's query from every
+// tenant database of its source, merges the results, writes them with the
+// job's encoder and publishes them to the job's store.
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mallet-etl/mallet/config"
+	"github.com/mallet-etl/mallet/extract"
+	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/schema"
+)
+
+// Errors a run returns; main maps them to exit codes.
+var (
+	// ErrPartial: the run published, without the tenants that failed
+	// (policy skip).
+	ErrPartial = errors.New("published without some tenants")
+	// ErrFailed: the run failed and published nothing.
+	ErrFailed = errors.New("run failed, nothing published")
+)
+
+// Options adjust one run.
+type Options struct {
+	// Date is the run date (midnight in the job's zone); zero means today.
+	Date time.Time
+	// DryRun resolves tenants and plans the run without reading rows or
+	// writing anything.
+	DryRun bool
+	// Log receives progress and per-tenant failures; nil discards.
+	Log *slog.Logger
+	// Progress, when not nil, is updated while the run goes.
+	Progress *Progress
+	// Retries is how many times a tenant is retried after a transient
+	// error; negative means none, zero the default (2).
+	Retries int
+}
+
+// Progress counts a run's work as it happens; safe for concurrent reads.
+type Progress struct {
+	TenantsTotal  atomic.Int64
+	TenantsDone   atomic.Int64
+	TenantsFailed atomic.Int64
+	Rows          atomic.Int64
+	Bytes         atomic.Int64
+}
+
+// Result describes a run, for the summary and the JSON report.
+type Result struct {
+	Job      string          `json:"job"`
+	RunDate  string          `json:"run_date"`
+	RunID    string          `json:"run_id"`
+	Started  time.Time       `json:"started"`
+	Duration time.Duration   `json:"duration_ns"`
+	DryRun   bool            `json:"dry_run,omitempty"`
+	Query    string          `json:"-"`
+	Params   map[string]any  `json:"-"`
+	Schema   schema.Schema   `json:"schema,omitempty"`
+	Tenants  []*TenantResult `json:"tenants"`
+	Objects  []Object        `json:"objects"`
+	Rows     int64           `json:"rows"`
+	Bytes    int64           `json:"bytes"`
+	Failed   int             `json:"tenants_failed"`
+	Err      string          `json:"error,omitempty"`
+}
+
+// TenantResult is one tenant's part of a run.
+type TenantResult struct {
+	Server   string        `json:"server"`
+	Database string        `json:"database"`
+	Rows     int64         `json:"rows"`
+	Bytes    int64         `json:"bytes"`
+	Duration time.Duration `json:"duration_ns"`
+	Attempts int           `json:"attempts"`
+	Err      error         `json:"-"`
+	Error    string        `json:"error,omitempty"`
+
+	tenant extract.Tenant
+	schema schema.Schema // the query's own columns
+	staged string        // staging key, "" when nothing was written
+	sum    string        // sha256 of the staged object
+	agg    *aggregator
+}
+
+// Object is one published file.
+type Object struct {
+	URI    string `json:"uri"`
+	Key    string `json:"key"`
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Run runs the named job once. It returns the result even on error, with
+// the error wrapping ErrFailed (nothing published) or ErrPartial.
+func Run(ctx context.Context, cfg *config.Config, name string, o Options) (*Result, error) {
+	job, ok := cfg.Jobs[name]
+	if !ok {
+		return nil, fmt.Errorf("run: unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
+	}
+	r := &run{cfg: cfg, job: job, src: cfg.Sources[job.Source], o: o, log: o.Log}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.o.Progress == nil {
+		r.o.Progress = &Progress{}
+	}
+	res, err := r.do(ctx)
+	res.Duration = time.Since(res.Started)
+	if err != nil {
+		res.Err = err.Error()
+	}
+	return res, err
+}
+
+type run struct {
+	cfg     *config.Config
+	job     *config.Job
+	src     *config.Source
+	o       Options
+	log     *slog.Logger
+	res     *Result
+	query   *extract.Query
+	servers map[string]*extract.Server
+	store   Store
+	attrs   []string
+	date    time.Time
+}
+
+func (r *run) do(ctx context.Context) (*Result, error) {
+	r.res = &Result{Job: r.job.Name, Started: time.Now(), RunID: newRunID(), DryRun: r.o.DryRun}
+	date := r.o.Date
+	if date.IsZero() {
+		now := time.Now().In(r.job.Location)
+		date = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, r.job.Location)
+	} else {
+		date = time.Date(date.Year(), date.Month(), date.Day(), 0, 0, 0, 0, r.job.Location)
+	}
+	r.date = date
+	r.res.RunDate = date.Format(time.DateOnly)
+	r.res.Params = Params(date)
+	q, err := extract.ParseQuery(r.job.SQL)
+	if err != nil {
+		return r.res, fmt.Errorf("job %s: query %s: %w: %w", r.job.Name, r.job.Query, err, ErrFailed)
+	}
+	r.query = q
+	r.res.Query = q.Text()
+
+	servers, err := openServers(r.src)
+	if err != nil {
+		return r.res, fmt.Errorf("job %s: %w: %w", r.job.Name, err, ErrFailed)
+	}
+	defer closeServers(servers)
+	r.servers = map[string]*extract.Server{}
+	for _, srv := range servers {
+		r.servers[srv.Name()] = srv
+	}
+	tenants, err := extract.Discover(ctx, servers, selector(r.src))
+	if err != nil {
+		return r.res, fmt.Errorf("job %s: discover tenants: %w: %w", r.job.Name, err, ErrFailed)
+	}
+	r.attrs = tenants.Attrs
+	for _, name := range sortedKeys(tenants.Failed) {
+		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: name, Database: "*", Err: tenants.Failed[name], Error: tenants.Failed[name].Error()})
+	}
+	for _, t := range tenants.List {
+		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: t.Server, Database: t.Database, tenant: t})
+	}
+	r.o.Progress.TenantsTotal.Store(int64(len(r.res.Tenants)))
+	if len(tenants.List) == 0 && len(tenants.Failed) == 0 {
+		return r.res, fmt.Errorf("job %s: no tenant database matches the source %s: %w", r.job.Name, r.src.Name, ErrFailed)
+	}
+	if r.o.DryRun {
+		return r.res, nil
+	}
+	r.store, err = OpenStore(ctx, r.job.Output.To, "", r.cfg.S3)
+	if err != nil {
+		return r.res, fmt.Errorf("job %s: output %s: %w: %w", r.job.Name, r.job.Output.To, err, ErrFailed)
+	}
+	r.extractAll(ctx)
+	r.checkSchemas()
+	failed := 0
+	for _, t := range r.res.Tenants {
+		if t.Err != nil {
+			failed++
+			t.Error = t.Err.Error()
+		}
+	}
+	r.res.Failed = failed
+	ok := len(r.res.Tenants) - failed
+	var runErr error
+	switch {
+	case ctx.Err() != nil:
+		runErr = fmt.Errorf("job %s: %w: %w", r.job.Name, context.Cause(ctx), ErrFailed)
+	case failed > 0 && r.job.OnTenantError == config.OnErrorFail:
+		runErr = fmt.Errorf("job %s: %d of %d tenants failed (on_tenant_error: fail): %w", r.job.Name, failed, len(r.res.Tenants), ErrFailed)
+	case ok == 0:
+		runErr = fmt.Errorf("job %s: every tenant failed: %w", r.job.Name, ErrFailed)
+	}
+	if runErr != nil {
+		r.cleanup(ctx)
+		return r.res, runErr
+	}
+	if err := r.publish(ctx); err != nil {
+		r.cleanup(ctx)
+		return r.res, fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
+	}
+	r.cleanup(ctx)
+	if failed > 0 {
+		return r.res, fmt.Errorf("job %s: %d of %d tenants failed and were left out: %w", r.job.Name, failed, len(r.res.Tenants), ErrPartial)
+	}
+	return r.res, nil
+}
+
+func openServers(src *config.Source) ([]*extract.Server, error) {
+	var servers []*extract.Server
+	for _, s := range src.Servers {
+		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections})
+		if err != nil {
+			closeServers(servers)
+			return nil, err
+		}
+		servers = append(servers, srv)
+	}
+	return servers, nil
+}
+
+func closeServers(servers []*extract.Server) {
+	for _, s := range servers {
+		s.Close()
+	}
+}
+
+// Discover resolves a source's tenants.
+func Discover(ctx context.Context, src *config.Source) (*extract.Tenants, error) {
+	servers, err := openServers(src)
+	if err != nil {
+		return nil, err
+	}
+	defer closeServers(servers)
+	return extract.Discover(ctx, servers, selector(src))
+}
+
+func selector(src *config.Source) extract.Selector {
+	t := src.Tenants
+	var sel extract.Selector
+	if t.Exclude != "" {
+		sel.Exclude = regexp.MustCompile(t.Exclude) // validated by config
+	}
+	switch {
+	case t.Registry != nil:
+		q, _ := extract.ParseQuery(t.Registry.Query) // validated by config
+		sel.Registry = &extract.Registry{Server: t.Registry.Server, Query: q}
+	case len(t.List) > 0:
+		for _, entry := range t.List {
+			server, db, ok := strings.Cut(entry, "/")
+			if !ok {
+				server, db = src.Servers[0].Name, entry
+			}
+			sel.List = append(sel.List, extract.Tenant{Server: server, Database: db})
+		}
+	default:
+		sel.Match = regexp.MustCompile(t.Match)
+	}
+	return sel
+}
+
+// Params returns the query parameters for a run date: the date and the
+// day's window, as text, in the date's zone and in UTC.
+func Params(date time.Time) map[string]any {
+	const dt = "2006-01-02 15:04:05"
+	end := date.AddDate(0, 0, 1)
+	return map[string]any{
+		"date":             date.Format(time.DateOnly),
+		"window_start":     date.Format(dt),
+		"window_end":       end.Format(dt),
+		"window_start_utc": date.UTC().Format(dt),
+		"window_end_utc":   end.UTC().Format(dt),
+	}
+}
+
+func (r *run) stagingPrefix() string {
+	return r.job.Name + "/_mallet/staging/" + r.res.RunID + "/"
+}
+
+// PartitionPrefix is the key prefix of a job's partition for a run date.
+func PartitionPrefix(job, date string) string { return job + "/dt=" + date + "/" }
+
+// extractAll runs every tenant with bounded concurrency. Under policy fail
+// the first failure cancels the tenants still running.
+func (r *run) extractAll(ctx context.Context) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, r.src.Concurrency)
+	var wg sync.WaitGroup
+	for i, t := range r.res.Tenants {
+		if t.Err != nil {
+			r.o.Progress.TenantsDone.Add(1)
+			r.o.Progress.TenantsFailed.Add(1)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			t.Err = fmt.Errorf("not started: %w", context.Cause(ctx))
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.tenant(ctx, i, t)
+			r.o.Progress.TenantsDone.Add(1)
+			if t.Err != nil {
+				r.o.Progress.TenantsFailed.Add(1)
+				r.log.Warn("tenant failed", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempts", t.Attempts, "error", t.Err)
+				if r.job.OnTenantError == config.OnErrorFail {
+					cancel(fmt.Errorf("tenant %s/%s failed", t.Server, t.Database))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// tenant extracts one tenant, retrying transient errors into a fresh part.
+func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
+	start := time.Now()
+	retries := r.o.Retries
+	if retries == 0 {
+		retries = 2
+	}
+	for attempt := 0; ; attempt++ {
+		t.Attempts = attempt + 1
+		err := r.attempt(ctx, i, t)
+		if err == nil || retries < 0 || attempt >= retries || !extract.Transient(err) || ctx.Err() != nil {
+			if err != nil {
+				t.Err = fmt.Errorf("tenant %s/%s: %w", t.Server, t.Database, err)
+			}
+			break
+		}
+		wait := backoff(attempt)
+		r.log.Info("tenant retry", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempt", attempt+1, "wait", wait, "error", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+	}
+	t.Duration = time.Since(start)
+}
+
+func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
+	r.o.Progress.Rows.Add(-t.Rows)
+	r.o.Progress.Bytes.Add(-t.Bytes)
+	t.Rows, t.Bytes, t.schema, t.staged, t.sum, t.agg = 0, 0, nil, "", "", nil
+	srv := r.servers[t.Server]
+	params := r.res.Params
+	if usesTenantParams(r.query) {
+		params = copyParams(params)
+		params["server"], params["database"] = t.Server, t.Database
+	}
+	args, err := r.query.Args(params)
+	if err != nil {
+		return err
+	}
+	prefix := make([][]byte, 0, 2+len(r.attrs))
+	prefix = append(prefix, []byte(t.Server), []byte(t.Database))
+	prefix = append(prefix, t.tenant.Attrs...)
+	if r.job.Merge == config.MergeAggregate {
+		s := &aggSink{run: r, t: t, prefix: prefix}
+		n, err := srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
+		t.Rows = n
+		return err
+	}
+	key := fmt.Sprintf("%spart-t%05d.%s", r.stagingPrefix(), i, r.job.Output.Format)
+	s := &partSink{run: r, t: t, prefix: prefix, key: key}
+	// The upload runs on the tenant's context: cancelling the run aborts it.
+	s.upload = func(pr *io.PipeReader) {
+		go func() {
+			_, err := r.store.Put(ctx, key, pr)
+			pr.CloseWithError(err) // unblock the encoder if the upload failed
+			s.done <- err
+		}()
+	}
+	_, err = srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
+	return s.finish(err)
+}
+
+func usesTenantParams(q *extract.Query) bool {
+	for _, p := range q.Params() {
+		if p == "server" || p == "database" {
+			return true
+		}
+	}
+	return false
+}
+
+func copyParams(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m)+2)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// backoff is capped exponential backoff with full jitter.
+func backoff(attempt int) time.Duration {
+	d := 500 * time.Millisecond << attempt
+	if d > 10*time.Second {
+		d = 10 * time.Second
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	n := int64(b[0]) | int64(b[1])<<8 | int64(b[2])<<16 | int64(b[3])<<24
+	return time.Duration(n % int64(d))
+}
+
+// tenantSchema builds the output schema: tenant columns, registry
+// attributes, then the query's columns.
+func (r *run) tenantSchema(cols schema.Schema) (schema.Schema, error) {
+	out := make(schema.Schema, 0, 2+len(r.attrs)+len(cols))
+	out = append(out, schema.Tenant(r.src.Columns.Server), schema.Tenant(r.src.Columns.Database))
+	for _, a := range r.attrs {
+		out = append(out, schema.Tenant(a))
+	}
+	seen := map[string]bool{}
+	for _, c := range out {
+		seen[c.Name] = true
+	}
+	for _, c := range cols {
+		if seen[c.Name] {
+			return nil, fmt.Errorf("the query returns a column named %q, which clashes with a tenant column: rename it with AS or set the source's columns", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	return append(out, cols...), nil
+}
+
+// partSink encodes one tenant's rows into one staged object. The upload
+// starts with the first row, so an empty result writes nothing.
+type partSink struct {
+	run    *run
+	t      *TenantResult
+	prefix [][]byte
+	key    string
+	full   schema.Schema
+	row    [][]byte
+	enc    load.Encoder
+	pw     *io.PipeWriter
+	cw     *countingWriter
+	upload func(*io.PipeReader) // starts the upload, which reports on done
+	done   chan error
+}
+
+func (s *partSink) Start(cols schema.Schema) error {
+	full, err := s.run.tenantSchema(cols)
+	if err != nil {
+		return err
+	}
+	s.t.schema, s.full = cols, full
+	s.row = make([][]byte, len(full))
+	copy(s.row, s.prefix)
+	return nil
+}
+
+func (s *partSink) Write(row [][]byte) error {
+	if s.enc == nil {
+		if err := s.open(); err != nil {
+			return err
+		}
+	}
+	copy(s.row[len(s.prefix):], row)
+	if err := s.enc.Write(s.row); err != nil {
+		return err
+	}
+	s.t.Rows++
+	s.run.o.Progress.Rows.Add(1)
+	return nil
+}
+
+func (s *partSink) open() error {
+	pr, pw := io.Pipe()
+	s.pw = pw
+	s.cw = &countingWriter{w: pw, h: sha256.New(), p: &s.run.o.Progress.Bytes}
+	enc, err := load.NewEncoder(load.Format(s.run.job.Output.Format), s.cw, s.full)
+	if err != nil {
+		return err
+	}
+	s.enc = enc
+	s.done = make(chan error, 1)
+	s.upload(pr)
+	return nil
+}
+
+// finish completes or aborts the upload after the stream ended with err.
+func (s *partSink) finish(err error) error {
+	if s.enc == nil {
+		return err
+	}
+	if err == nil {
+		err = s.enc.Close()
+	}
+	if err != nil {
+		s.pw.CloseWithError(err)
+		<-s.done
+		return err
+	}
+	s.pw.Close()
+	if err := <-s.done; err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	s.t.staged = s.key
+	s.t.Bytes = s.cw.n
+	s.t.sum = hex.EncodeToString(s.cw.h.Sum(nil))
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+	p *atomic.Int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.h.Write(b[:n])
+	c.n += int64(n)
+	c.p.Add(int64(n))
+	return n, err
+}
+
+// checkSchemas fails the tenants whose result columns differ from the
+// majority's (ties go to the schema of the first tenant in order), so a file
+// of another shape is never published beside the others.
+func (r *run) checkSchemas() {
+	type group struct {
+		s     schema.Schema
+		n     int
+		first int
+	}
+	var groups []*group
+	for i, t := range r.res.Tenants {
+		if t.Err != nil || t.schema == nil {
+			continue
+		}
+		var g *group
+		for _, x := range groups {
+			if x.s.Equal(t.schema) {
+				g = x
+			}
+		}
+		if g == nil {
+			g = &group{s: t.schema, first: i}
+			groups = append(groups, g)
+		}
+		g.n++
+	}
+	if len(groups) == 0 {
+		return
+	}
+	sort.SliceStable(groups, func(i, j int) bool {
+		if groups[i].n != groups[j].n {
+			return groups[i].n > groups[j].n
+		}
+		return groups[i].first < groups[j].first
+	})
+	win := groups[0]
+	r.res.Schema, _ = r.tenantSchema(win.s)
+	for _, t := range r.res.Tenants {
+		if t.Err == nil && t.schema != nil && !t.schema.Equal(win.s) {
+			t.Err = fmt.Errorf("tenant %s/%s: result columns differ from %d other tenant(s), left out: %s", t.Server, t.Database, win.n, win.s.Diff(t.schema))
+			r.o.Progress.TenantsFailed.Add(1)
+			r.log.Warn("tenant schema differs", "job", r.job.Name, "server", t.Server, "database", t.Database, "error", t.Err)
+		}
+	}
+}
+
+// cleanup removes the run's staging objects; it runs whatever happened, on a
+// context of its own so a cancelled run still cleans up.
+func (r *run) cleanup(ctx context.Context) {
+	if r.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	prefix := r.stagingPrefix()
+	objs, err := r.store.List(ctx, prefix)
+	if err == nil && len(objs) > 0 {
+		keys := make([]string, len(objs))
+		for i, o := range objs {
+			keys[i] = o.Key
+		}
+		err = r.store.Delete(ctx, keys...)
+	}
+	if err == nil {
+		err = r.store.AbortIncomplete(ctx, prefix)
+	}
+	if err != nil {
+		r.log.Warn("clean up staging", "job", r.job.Name, "prefix", r.store.URI(prefix), "error", err)
+	}
+}
+
+func newRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,57 @@
+// Package load writes rows to files and files to stores: the CSV and Parquet
+// encoders, and the local-folder and S3 stores.
+//
+// Rows reach an encoder as [][]byte in the text form MySQL's text protocol
+// uses (see package schema for the kinds), with a nil slice for NULL. The
+// caller may reuse the slices after Write returns; an encoder copies what it
+// keeps.
+package load
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/mallet-etl/mallet/schema"
+)
+
+// Format is an output file format.
+type Format string
+
+// The formats mallet writes.
+const (
+	Parquet Format = "parquet"
+	CSV     Format = "csv"
+	CSVGzip Format = "csv.gz"
+)
+
+// ParseFormat checks a format name from the config.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case Parquet, CSV, CSVGzip:
+		return f, nil
+	}
+	return "", fmt.Errorf("unknown format %q (want parquet, csv or csv.gz)", s)
+}
+
+// Ext is the file name extension, without the dot.
+func (f Format) Ext() string { return string(f) }
+
+// Encoder writes rows of one schema to a stream. Close writes what remains
+// (a Parquet footer, a gzip trailer) but does not close the underlying writer.
+type Encoder interface {
+	Write(row [][]byte) error
+	Close() error
+}
+
+// NewEncoder returns an encoder of the format writing to w.
+func NewEncoder(f Format, w io.Writer, s schema.Schema) (Encoder, error) {
+	switch f {
+	case Parquet:
+		return NewParquetWriter(w, s, ParquetOptions{})
+	case CSV:
+		return NewCSVWriter(w, s, false)
+	case CSVGzip:
+		return NewCSVWriter(w, s, true)
+	}
+	return nil, fmt.Errorf("load: unknown format %q", f)
+}
