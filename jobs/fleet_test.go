@@ -1,8 +1,10 @@
 package jobs_test
 
 import (
+	"compress/gzip"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,3 +138,7 @@ func (f *fleet) query(t *testing.T, database, text string, params map[string]any
 	}
 	return out
 }
+
+func dsnOf() string { return testdb.DSN() }
+
+func gzipReader(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }

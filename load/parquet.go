@@ -108,8 +108,8 @@ type parquetColumn struct {
 // in the order of s, all OPTIONAL. Each value, given in MySQL's text form, is
 // written as follows (the Athena type being schema.Column.Athena):
 //
-//	Int32      INT32, no logical type                   "-12"
-//	Int64      INT64, no logical type                   "-12"
+//	Int32      INT32 INT(32, signed)                    "-12"
+//	Int64      INT64 INT(64, signed)                    "-12"
 //	Uint64     FIXED_LEN_BYTE_ARRAY(9) DECIMAL(20,0)    "18446744073709551615"
 //	Float      FLOAT                                    "-3.4e38"
 //	Double     DOUBLE                                   "1e-10"
