@@ -1030,6 +1030,8 @@ func TestStoreS3TLS(t *testing.T) {
 	if got, _ := get(t, s, "w"); string(got) != "x" {
 		t.Errorf("WriteIf then Get = %q, want x", got)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(chunked) > 0 {
 		t.Errorf("aws-chunked requests: %q", chunked)
 	}

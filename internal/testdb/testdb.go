@@ -112,4 +112,3 @@ func ExecFile(t testing.TB, db *sql.DB, dbName, rel string, pre ...string) {
 		t.Fatalf("testdb: run %s in %s: %v", rel, dbName, err)
 	}
 }
-
