@@ -49,6 +49,19 @@ type Options struct {
 	// Retries is how many times a tenant is retried after a transient
 	// error; negative means none, zero the default (2).
 	Retries int
+	// Shard, when N > 1, runs only this shard's share of the tenants.
+	Shard Shard
+}
+
+// Shard is shard K of N (1 <= K <= N); the zero value means no sharding.
+type Shard struct{ K, N int }
+
+// String names the shard in keys and logs: "s2of4", or "" when unsharded.
+func (s Shard) String() string {
+	if s.N <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("s%dof%d", s.K, s.N)
 }
 
 // Progress counts a run's work as it happens; safe for concurrent reads.
@@ -175,6 +188,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		return r.res, fmt.Errorf("job %s: discover tenants: %w: %w", r.job.Name, err, ErrFailed)
 	}
 	r.attrs = tenants.Attrs
+	tenants.List = ShardTenants(tenants.List, r.o.Shard)
 	for _, name := range sortedKeys(tenants.Failed) {
 		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: name, Database: "*", Err: tenants.Failed[name], Error: tenants.Failed[name].Error()})
 	}

@@ -219,12 +219,10 @@ func (p *ParquetWriter) Write(row [][]byte) error {
 	vals := p.batch[p.n]
 	mark := len(p.arena)
 	for i, b := range row {
-		v, err := p.encode(&p.cols[i], b)
-		if err != nil {
+		if err := p.encode(&vals[i], &p.cols[i], b); err != nil {
 			p.arena = p.arena[:mark]
 			return err
 		}
-		vals[i] = v
 	}
 	p.n++
 	p.rows++
@@ -288,77 +286,82 @@ func (p *ParquetWriter) flushBatch() error {
 	return nil
 }
 
-// encode turns one text value into a Parquet value. Bytes are copied into
-// the arena; numbers are held in the Value itself.
-func (p *ParquetWriter) encode(c *parquetColumn, b []byte) (parquet.Value, error) {
+// encode sets v to the Parquet value of one text value. Bytes are copied
+// into the arena; numbers are held in the Value itself.
+func (p *ParquetWriter) encode(v *parquet.Value, c *parquetColumn, b []byte) error {
 	if b == nil {
-		return c.null, nil
+		*v = c.null
+		return nil
 	}
-	var v parquet.Value
 	switch c.kind {
 	case schema.Int32:
 		n, err := parseInt(b, 32)
 		if err != nil {
-			return v, c.invalid(b, err)
+			return c.invalid(b, err)
 		}
-		v = parquet.Int32Value(int32(n))
+		*v = parquet.Int32Value(int32(n))
 	case schema.Int64:
 		n, err := parseInt(b, 64)
 		if err != nil {
-			return v, c.invalid(b, err)
+			return c.invalid(b, err)
 		}
-		v = parquet.Int64Value(n)
+		*v = parquet.Int64Value(n)
 	case schema.Float:
 		f, err := parseFloat(b, 32)
 		if err != nil {
-			return v, c.invalid(b, err)
+			return c.invalid(b, err)
 		}
-		v = parquet.FloatValue(float32(f))
+		*v = parquet.FloatValue(float32(f))
 	case schema.Double:
 		f, err := parseFloat(b, 64)
 		if err != nil {
-			return v, c.invalid(b, err)
+			return c.invalid(b, err)
 		}
-		v = parquet.DoubleValue(f)
+		*v = parquet.DoubleValue(f)
 	case schema.Uint64:
 		u, err := parseUint(b)
 		if err != nil {
-			return v, c.invalid(b, err)
+			return c.invalid(b, err)
 		}
 		dst := p.alloc(c.size)
 		dst[0] = 0
 		binary.BigEndian.PutUint64(dst[1:], u)
-		v = parquet.FixedLenByteArrayValue(dst)
+		*v = parquet.FixedLenByteArrayValue(dst)
 	case schema.Decimal:
 		hi, lo, err := parseDecimal(b, c.prec, c.scale)
 		if err != nil {
-			return v, c.invalid(b, err)
+			return c.invalid(b, err)
 		}
 		dst := p.alloc(c.size)
 		putInt128(dst, hi, lo)
-		v = parquet.FixedLenByteArrayValue(dst)
+		*v = parquet.FixedLenByteArrayValue(dst)
 	case schema.Date:
 		days, ok, err := parseDate(b)
 		if err != nil {
-			return v, c.invalid(b, err)
+			return c.invalid(b, err)
 		}
 		if !ok {
-			return c.null, nil
+			*v = c.null
+			return nil
 		}
-		v = parquet.Int32Value(int32(days))
+		*v = parquet.Int32Value(int32(days))
 	case schema.Timestamp:
 		ms, ok, err := parseTimestamp(b)
 		if err != nil {
-			return v, c.invalid(b, err)
+			return c.invalid(b, err)
 		}
 		if !ok {
-			return c.null, nil
+			*v = c.null
+			return nil
 		}
-		v = parquet.Int64Value(ms)
+		*v = parquet.Int64Value(ms)
 	default: // String, Binary
-		v = parquet.ByteArrayValue(p.copy(b))
+		*v = parquet.ByteArrayValue(p.copy(b))
 	}
-	return v.Level(0, 1, c.index), nil
+	// The in-place setters inline; Value.Level copies the value twice.
+	v.SetDefinitionLevel(1)
+	v.SetColumnIndex(c.index)
+	return nil
 }
 
 // alloc returns n bytes of the arena.

@@ -805,6 +805,8 @@ func TestStoreS3Options(t *testing.T) {
 			t.Setenv("MALLET_S3_PATH_STYLE", tc.pathStyle)
 			t.Setenv("AWS_ACCESS_KEY_ID", "dummy")
 			t.Setenv("AWS_SECRET_ACCESS_KEY", "dummy")
+			t.Setenv("AWS_REGION", "")
+			t.Setenv("AWS_DEFAULT_REGION", "")
 			s, err := NewS3(t.Context(), tc.bucket, tc.prefix, tc.o)
 			if tc.wantErr == "" {
 				if err != nil {
@@ -812,6 +814,17 @@ func TestStoreS3Options(t *testing.T) {
 				}
 				if got, want := s.URI("k.csv"), "s3://b/a/b/k.csv"; got != want {
 					t.Errorf("URI = %q, want %q", got, want)
+				}
+				o := s.client.Options()
+				if got := o.Retryer.MaxAttempts(); got != 5 {
+					t.Errorf("retryer max attempts %d, want 5", got)
+				}
+				if o.RequestChecksumCalculation != aws.RequestChecksumCalculationWhenRequired ||
+					o.ResponseChecksumValidation != aws.ResponseChecksumValidationWhenRequired {
+					t.Errorf("checksums %v/%v, want when_required", o.RequestChecksumCalculation, o.ResponseChecksumValidation)
+				}
+				if o.Region != "us-east-1" || o.UsePathStyle {
+					t.Errorf("region %q, path style %v; want us-east-1, false", o.Region, o.UsePathStyle)
 				}
 				return
 			}
@@ -1034,5 +1047,53 @@ func TestStoreS3TLS(t *testing.T) {
 	defer mu.Unlock()
 	if len(chunked) > 0 {
 		t.Errorf("aws-chunked requests: %q", chunked)
+	}
+}
+
+// TestStoreS3Retry fails the first attempt of a part upload and of a
+// conditional write with a 503: the retryer must resend the same bytes.
+func TestStoreS3Retry(t *testing.T) {
+	backend := s3mem.New()
+	if err := backend.CreateBucket(testBucket); err != nil {
+		t.Fatal(err)
+	}
+	fake := gofakes3.New(backend).Server()
+	var mu sync.Mutex
+	failed := map[string]bool{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		victim := (q.Get("partNumber") == "2" || r.Header.Get("If-None-Match") != "")
+		mu.Lock()
+		fail := victim && !failed[r.URL.RawQuery]
+		failed[r.URL.RawQuery] = true
+		mu.Unlock()
+		if fail {
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<Error><Code>SlowDown</Code><Message>slow down</Message></Error>`)
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+	s3test.Setenv(t, hs.URL)
+	s, err := NewS3(t.Context(), testBucket, testPrefix, S3Options{PartSize: testPartSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(12 << 20)
+	if _, err := s.Put(t.Context(), "k", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := get(t, s, "k"); !bytes.Equal(got, data) {
+		t.Error("Get after a retried part returned different bytes")
+	}
+	if _, err := s.WriteIf(t.Context(), "w", []byte("x"), ""); err != nil {
+		t.Fatalf("WriteIf with one 503 = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failed) == 0 {
+		t.Error("no request was failed")
 	}
 }
