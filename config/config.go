@@ -115,6 +115,12 @@ type Job struct {
 	Aggregate     `yaml:",inline"`
 	OnTenantError string `yaml:"on_tenant_error"` // fail (default) or skip
 	Output        Output `yaml:"output"`
+	// Athena names the table (and, for CSV, the view) mallet generates DDL
+	// for; defaults: database "mallet", table the job name.
+	Athena Athena `yaml:"athena"`
+	// SchemaDrift decides what a run does when its result columns differ
+	// from the previous published run's: fail (default) or allow-add.
+	SchemaDrift string `yaml:"schema_drift"`
 
 	Name     string         `yaml:"-"`
 	SQL      string         `yaml:"-"` // the query file's text
@@ -130,6 +136,25 @@ type Aggregate struct {
 	// Count, when set, names an added column counting the rows in each group.
 	Count string `yaml:"count"`
 }
+
+// Athena names a job's Athena objects. Both names are Athena identifiers:
+// lowercase letters, digits and underscores.
+type Athena struct {
+	Database string `yaml:"database"`
+	Table    string `yaml:"table"`
+}
+
+// Schema drift policies.
+const (
+	// DriftFail fails a run whose columns differ from the previous run's.
+	DriftFail = "fail"
+	// DriftAllowAdd accepts new columns appended after the previous run's
+	// columns; any other difference fails the run.
+	DriftAllowAdd = "allow-add"
+)
+
+// DefaultAthenaDatabase is the Athena database when a job names none.
+const DefaultAthenaDatabase = "mallet"
 
 // Output says where and how a job's result is written.
 type Output struct {
@@ -570,6 +595,34 @@ func (p *parser) validateJob(c *Config, j *Job) {
 	}
 	if _, err := load.ParseFormat(j.Output.Format); err != nil {
 		p.addf(at("output", "format"), "", "job %s: output.format: %v", j.Name, err)
+	}
+	p.validateAthena(j, at)
+}
+
+// athenaName is what Athena accepts as a database, table or view name.
+var athenaName = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
+
+func (p *parser) validateAthena(j *Job, at func(path ...string) int) {
+	if j.Athena.Database == "" {
+		j.Athena.Database = DefaultAthenaDatabase
+	}
+	if j.Athena.Table == "" {
+		// Athena names are lowercase and have no "-".
+		j.Athena.Table = strings.ToLower(strings.ReplaceAll(j.Name, "-", "_"))
+	}
+	const hint = "Athena names use lowercase letters, digits and _"
+	if !athenaName.MatchString(j.Athena.Database) {
+		p.addf(at("athena", "database"), hint, "job %s: athena.database %q is not a valid Athena name", j.Name, j.Athena.Database)
+	}
+	if !athenaName.MatchString(j.Athena.Table) {
+		p.addf(at("athena", "table"), hint, "job %s: athena.table %q is not a valid Athena name", j.Name, j.Athena.Table)
+	}
+	switch j.SchemaDrift {
+	case "":
+		j.SchemaDrift = DriftFail
+	case DriftFail, DriftAllowAdd:
+	default:
+		p.addf(at("schema_drift"), "", "job %s: schema_drift %q: want fail or allow-add", j.Name, j.SchemaDrift)
 	}
 }
 

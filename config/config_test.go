@@ -80,6 +80,28 @@ func TestParseValid(t *testing.T) {
 	if got, want := cfg.Sources["crm"].Columns.Database, "database"; got != want {
 		t.Errorf("database column = %q, want %q", got, want)
 	}
+	if got, want := job.Athena, (Athena{Database: "mallet", Table: "mail_send_counts"}); got != want {
+		t.Errorf("athena = %+v, want %+v", got, want)
+	}
+	if got, want := job.SchemaDrift, DriftFail; got != want {
+		t.Errorf("schema_drift = %q, want %q", got, want)
+	}
+}
+
+func TestAthenaDefaultTable(t *testing.T) {
+	text := strings.Replace(base, "  mail_send_counts:\n", "  Mail-Counts:\n", 1)
+	text = strings.Replace(text, "    merge: union\n", "    merge: union\n    schema_drift: allow-add\n", 1)
+	cfg, err := parseFile(t, text, testEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	job := cfg.Jobs["Mail-Counts"]
+	if got, want := job.Athena.Table, "mail_counts"; got != want {
+		t.Errorf("default table = %q, want %q", got, want)
+	}
+	if got, want := job.SchemaDrift, DriftAllowAdd; got != want {
+		t.Errorf("schema_drift = %q, want %q", got, want)
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -107,6 +129,9 @@ func TestParseErrors(t *testing.T) {
 		{"aggregate without group_by", [2]string{"merge: union", "merge: aggregate"}, nil, 15, "merge aggregate needs group_by"},
 		{"multiStatements", [2]string{}, env(map[string]string{"CRM_DB1_DSN": "u:p@tcp(h:3306)/?multiStatements=true"}), 6, "multiStatements"},
 		{"yaml syntax", [2]string{"    merge: union\n", "    merge: [union\n"}, nil, 15, "did not find expected"},
+		{"bad athena table", [2]string{"    merge: union\n", "    merge: union\n    athena:\n      table: Mail-Counts\n"}, nil, 17, `athena.table "Mail-Counts" is not a valid Athena name`},
+		{"bad athena database", [2]string{"    merge: union\n", "    merge: union\n    athena:\n      database: a.b\n"}, nil, 17, `athena.database "a.b"`},
+		{"bad schema_drift", [2]string{"    merge: union\n", "    merge: union\n    schema_drift: allow\n"}, nil, 16, `schema_drift "allow": want fail or allow-add`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
