@@ -1,0 +1,263 @@
+// Package athena writes the Amazon Athena DDL that reads a job's output: a
+// CREATE EXTERNAL TABLE with partition projection over the job's symlink
+// manifests, and for CSV output a view that gives the columns their types.
+//
+// The column types come from schema.Column.Athena, the mapping the Parquet
+// writer follows; this package only spells them, quotes names and chooses
+// the storage clauses.
+package athena
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/schema"
+)
+
+// PartitionColumn is the partition key of every mallet table: the run date.
+const PartitionColumn = "dt"
+
+// DateFormat is the partition value format, in Java's notation for
+// projection.dt.format.
+const DateFormat = "yyyy-MM-dd"
+
+// RawSuffix ends the name of the all-string table under a CSV job's view.
+const RawSuffix = "_raw"
+
+// Table describes the Athena objects of one job.
+type Table struct {
+	Database string // Athena database, e.g. "mallet"
+	Name     string // table name; for CSV the view's, the table being Name+RawSuffix
+	// Location is the URI of the job's symlink folder, ending in "/":
+	// <output.to>/<job>/symlinks/. Partition dt=D is read from
+	// Location+"dt=D/", which holds the manifests listing the data files.
+	Location string
+	Format   load.Format
+	Schema   schema.Schema
+	// FirstDate is the first partition (yyyy-mm-dd): the lower end of the
+	// projected range.
+	FirstDate string
+}
+
+// ErrSchema is wrapped by the errors for a schema Athena cannot read as
+// written: no columns, a name Athena cannot hold, names that are equal once
+// lowercased, or a column named like the partition key.
+var ErrSchema = errors.New("schema not usable in Athena")
+
+var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// check reports every problem of t at once.
+func (t Table) check() error {
+	var probs []string
+	if t.Database == "" || t.Name == "" {
+		probs = append(probs, "database and table names are required")
+	}
+	if !strings.HasSuffix(t.Location, "/") || strings.ContainsAny(t.Location, "'\n") {
+		probs = append(probs, fmt.Sprintf("location %q must end in / and hold no quote", t.Location))
+	}
+	if !datePattern.MatchString(t.FirstDate) {
+		probs = append(probs, fmt.Sprintf("first date %q is not yyyy-mm-dd", t.FirstDate))
+	}
+	if _, err := load.ParseFormat(string(t.Format)); err != nil {
+		probs = append(probs, err.Error())
+	}
+	if len(t.Schema) == 0 {
+		probs = append(probs, "the schema has no columns")
+	}
+	seen := map[string]string{}
+	for _, c := range t.Schema {
+		lower := strings.ToLower(c.Name)
+		switch {
+		case c.Name == "" || strings.ContainsAny(c.Name, "`\"\n\r\x00"):
+			probs = append(probs, fmt.Sprintf("column %q: Athena names cannot be empty or hold quotes or line breaks", c.Name))
+		case lower == PartitionColumn:
+			probs = append(probs, fmt.Sprintf("column %q clashes with the partition column %s: rename it with AS", c.Name, PartitionColumn))
+		case seen[lower] != "":
+			probs = append(probs, fmt.Sprintf("columns %q and %q are the same name in Athena, which ignores case: rename one with AS", seen[lower], c.Name))
+		}
+		seen[lower] = c.Name
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("athena %s.%s: %w: %s", t.Database, t.Name, ErrSchema, strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+// Statements returns the DDL for t, one statement per element, without
+// trailing semicolons (Athena runs one statement per query): the CREATE
+// EXTERNAL TABLE, and for CSV the CREATE OR REPLACE VIEW over it. Errors
+// wrap ErrSchema.
+func Statements(t Table) ([]string, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if t.Format == load.Parquet {
+		return []string{createTable(t, t.Name)}, nil
+	}
+	return []string{createTable(t, t.Name+RawSuffix), createView(t)}, nil
+}
+
+// DDL returns the statements of Statements as one script, each statement
+// ending in ";" and separated by a blank line.
+func DDL(t Table) (string, error) {
+	stmts, err := Statements(t)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(stmts, ";\n\n") + ";\n", nil
+}
+
+// Storage clauses. Both formats read each partition through Hive symlink
+// manifests (text files listing one data URI per line), so a partition
+// shows exactly the files of its published run and nothing else. Athena
+// takes the target files' format from the SerDe, and recognises gzip by
+// the .gz extension. The CSV escape character is the deserializer's
+// default, backslash (Athena turns an explicit '"' into it too): mallet
+// doubles quotes as RFC 4180 says, which the SerDe reads, but a backslash
+// in a value is read as an escape (see docs/athena.md).
+const (
+	parquetStorage = `ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'`
+	csvStorage = `ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'
+WITH SERDEPROPERTIES (
+  'separatorChar' = ',',
+  'quoteChar' = '"',
+  'escapeChar' = '\\'
+)
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'`
+)
+
+func createTable(t Table, name string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE %s.%s (\n", QuoteDDL(t.Database), QuoteDDL(name))
+	for i, c := range t.Schema {
+		typ := c.Athena()
+		if t.Format != load.Parquet {
+			// OpenCSVSerde parses only epoch numbers as dates and
+			// timestamps; the view casts the text instead.
+			typ = "string"
+		}
+		fmt.Fprintf(&b, "  %s %s", QuoteDDL(c.Name), typ)
+		if i < len(t.Schema)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, ")\nPARTITIONED BY (%s string)\n", QuoteDDL(PartitionColumn))
+	if t.Format == load.Parquet {
+		b.WriteString(parquetStorage)
+	} else {
+		b.WriteString(csvStorage)
+	}
+	fmt.Fprintf(&b, "\nLOCATION %s\nTBLPROPERTIES (\n", quoteString(t.Location))
+	props := [][2]string{
+		{"projection.enabled", "true"},
+		{"projection.dt.type", "date"},
+		{"projection.dt.format", DateFormat},
+		// NOW+1DAYS: Athena evaluates NOW in UTC, and a job's zone
+		// (Asia/Tokyo) may already be on tomorrow's date.
+		{"projection.dt.range", t.FirstDate + ",NOW+1DAYS"},
+		{"projection.dt.interval", "1"},
+		{"projection.dt.interval.unit", "DAYS"},
+		{"storage.location.template", t.Location + PartitionColumn + "=${" + PartitionColumn + "}/"},
+	}
+	if t.Format != load.Parquet {
+		props = append(props, [2]string{"skip.header.line.count", "1"})
+	}
+	for i, p := range props {
+		fmt.Fprintf(&b, "  %s = %s", quoteString(p[0]), quoteString(p[1]))
+		if i < len(props)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// createView casts the raw table's text to the columns' types. The CSV
+// writes NULL as an empty field, and OpenCSVSerde reads both NULL and the
+// empty string as ''; for typed columns '' can only be NULL, so NULLIF
+// restores it. String columns keep '' (NULL and '' are not told apart).
+func createView(t Table) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s.%s AS\nSELECT\n", QuoteView(t.Database), QuoteView(t.Name))
+	for _, c := range t.Schema {
+		col := QuoteView(c.Name)
+		switch typ := TrinoType(c); typ {
+		case "varchar", "varbinary":
+			// varbinary: the raw bytes were written as text; a cast
+			// would not give them back, so the view leaves them as read.
+			fmt.Fprintf(&b, "  %s,\n", col)
+		default:
+			fmt.Fprintf(&b, "  CAST(NULLIF(%s, '') AS %s) AS %s,\n", col, typ, col)
+		}
+	}
+	fmt.Fprintf(&b, "  %s\nFROM %s.%s", QuoteView(PartitionColumn), QuoteView(t.Database), QuoteView(t.Name+RawSuffix))
+	return b.String()
+}
+
+// TrinoType spells the column's Athena type as Athena's SQL engine (Trino)
+// names it in queries and views: the DDL's int, float and binary are
+// integer, real and varbinary there, string is varchar.
+func TrinoType(c schema.Column) string {
+	switch typ := c.Athena(); typ {
+	case "int":
+		return "integer"
+	case "float":
+		return "real"
+	case "binary":
+		return "varbinary"
+	case "string":
+		return "varchar"
+	default:
+		return typ
+	}
+}
+
+// QuoteDDL quotes an identifier for Athena DDL (Hive): in backticks, a
+// backtick doubled. Names such as `database` are reserved words there.
+func QuoteDDL(name string) string {
+	return "`" + strings.ReplaceAll(strings.ToLower(name), "`", "``") + "`"
+}
+
+// QuoteView quotes an identifier for Athena queries and views (Trino): in
+// double quotes, a double quote doubled.
+func QuoteView(name string) string {
+	return `"` + strings.ReplaceAll(strings.ToLower(name), `"`, `""`) + `"`
+}
+
+func quoteString(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// AddColumns returns the ALTER TABLE that adds cols (new columns appended at
+// the end) to an existing table t, for schema_drift: allow-add. For CSV it
+// also returns the view's new definition.
+func AddColumns(t Table, cols schema.Schema) ([]string, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	name := t.Name
+	if t.Format != load.Parquet {
+		name += RawSuffix
+	}
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		typ := c.Athena()
+		if t.Format != load.Parquet {
+			typ = "string"
+		}
+		parts[i] = QuoteDDL(c.Name) + " " + typ
+	}
+	stmts := []string{fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s)", QuoteDDL(t.Database), QuoteDDL(name), strings.Join(parts, ", "))}
+	if t.Format != load.Parquet {
+		stmts = append(stmts, createView(t))
+	}
+	return stmts, nil
+}
