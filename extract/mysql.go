@@ -279,3 +279,42 @@ func Transient(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe)
 }
+
+// Columns returns the result columns q would return in database, without
+// reading any row: it runs SELECT * FROM (q) AS q LIMIT 0 in a read-only
+// transaction, so the server plans the query but sends no data.
+func (s *Server) Columns(ctx context.Context, database string, q *Query, args []any) (schema.Schema, error) {
+	if err := CheckDatabaseName(database); err != nil {
+		return nil, err
+	}
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", s.scrub(err))
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(database)); err != nil {
+		return nil, fmt.Errorf("use database: %w", s.scrub(err))
+	}
+	tx, err := conn.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("start read-only transaction: %w", s.scrub(err))
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
+	// q, validated as one SELECT, is wrapped as written, its parameters
+	// bound the same way; the line breaks end a trailing -- comment.
+	rows, err := tx.QueryContext(ctx, "SELECT * FROM (\n"+q.Text()+"\n) AS q LIMIT 0", args...)
+	if err != nil {
+		return nil, fmt.Errorf("query columns: %w", s.scrub(err))
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, fmt.Errorf("column types: %w", s.scrub(err))
+	}
+	cols := make(schema.Schema, len(types))
+	for i, t := range types {
+		prec, scale, _ := t.DecimalSize()
+		cols[i] = schema.FromMySQL(t.Name(), t.DatabaseTypeName(), prec, scale)
+	}
+	return cols, s.scrub(rows.Err())
+}
