@@ -121,6 +121,13 @@ type Job struct {
 	// SchemaDrift decides what a run does when its result columns differ
 	// from the previous published run's: fail (default) or allow-add.
 	SchemaDrift string `yaml:"schema_drift"`
+	// Mode, Cursor, Key, Lookback and LeaseTTL say how runs publish: see
+	// mode.go and docs/publishing.md.
+	Mode     string        `yaml:"mode"`     // snapshot (default), window or incremental
+	Cursor   string        `yaml:"cursor"`   // incremental: the column runs resume from
+	Key      string        `yaml:"key"`      // incremental: the row's unique key column; default Cursor
+	Lookback Lookback      `yaml:"lookback"` // incremental: re-read this far behind the cursor
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 
 	Name     string         `yaml:"-"`
 	SQL      string         `yaml:"-"` // the query file's text
@@ -597,6 +604,7 @@ func (p *parser) validateJob(c *Config, j *Job) {
 		p.addf(at("output", "format"), "", "job %s: output.format: %v", j.Name, err)
 	}
 	p.validateAthena(j, at)
+	p.validateMode(j, at)
 }
 
 // athenaName is what Athena accepts as a database, table or view name.
@@ -627,7 +635,7 @@ func (p *parser) validateAthena(j *Job, at func(path ...string) int) {
 }
 
 // Params are the named parameters a query may use.
-var Params = []string{"date", "window_start", "window_end", "window_start_utc", "window_end_utc", "server", "database"}
+var Params = []string{"date", "window_start", "window_end", "window_start_utc", "window_end_utc", "server", "database", "cursor"}
 
 // CronParser parses job schedules: five fields, or descriptors like @daily.
 var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
