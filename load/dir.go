@@ -76,9 +76,11 @@ func (d *Dir) errorf(op, key string, err error) error {
 	return fmt.Errorf("dir: %s %s: %w", op, d.URI(key), bare(err))
 }
 
-// Put streams r into key and returns the number of bytes written. The file
-// appears only once r is read to EOF and the data is on disk; when r fails
-// or ctx is done first, nothing is left behind.
+// Put streams r into key, replacing any object there, and returns the
+// number of bytes written. The file appears only once r is read to EOF and
+// the data is on disk; when r fails or ctx is done first (ctx is checked
+// between Reads, a blocked Read is not interrupted), the previous object
+// stays and nothing else is left behind.
 func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, d.errorf("put", key, err)

@@ -264,10 +264,12 @@ func apiCode(err error) string {
 }
 
 // Put streams r into key through a multipart upload (a single PUT if r
-// holds less than one part) and returns the number of bytes written. When r
-// fails or ctx is done first, the upload is aborted: no object and no
-// pending upload is left. Should the abort itself fail, the error says so;
-// AbortIncomplete cleans up later.
+// holds less than one part), replacing any object there, and returns the
+// number of bytes written. When r fails or ctx is done first (ctx is
+// checked between Reads, a blocked Read is not interrupted), the upload is
+// aborted: the previous object stays and no pending upload is left. Should
+// the abort itself fail, the error says so; AbortIncomplete cleans up
+// later.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, s.errorf("put", key, err)
