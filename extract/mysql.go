@@ -194,6 +194,15 @@ func stream(ctx context.Context, tx *sqlx.Tx, q *Query, args []any, sink Sink) (
 	cols := make(schema.Schema, len(types))
 	for i, t := range types {
 		prec, scale, _ := t.DecimalSize()
+		if t.DatabaseTypeName() == "DECIMAL" && prec < schema.MaxDecimalPrecision {
+			// The driver derives precision from the display width minus a
+			// sign position and cannot tell whether the column is
+			// UNSIGNED, so an unsigned DECIMAL(p,s) is reported as p-1
+			// digits (go-sql-driver/mysql#1813, fixed after v1.10.1). One
+			// more digit makes every value fit; a signed column is
+			// declared one digit wider than it needs.
+			prec++
+		}
 		cols[i] = schema.FromMySQL(t.Name(), t.DatabaseTypeName(), prec, scale)
 	}
 	if err := sink.Start(cols); err != nil {
@@ -314,6 +323,15 @@ func (s *Server) Columns(ctx context.Context, database string, q *Query, args []
 	cols := make(schema.Schema, len(types))
 	for i, t := range types {
 		prec, scale, _ := t.DecimalSize()
+		if t.DatabaseTypeName() == "DECIMAL" && prec < schema.MaxDecimalPrecision {
+			// The driver derives precision from the display width minus a
+			// sign position and cannot tell whether the column is
+			// UNSIGNED, so an unsigned DECIMAL(p,s) is reported as p-1
+			// digits (go-sql-driver/mysql#1813, fixed after v1.10.1). One
+			// more digit makes every value fit; a signed column is
+			// declared one digit wider than it needs.
+			prec++
+		}
 		cols[i] = schema.FromMySQL(t.Name(), t.DatabaseTypeName(), prec, scale)
 	}
 	return cols, s.scrub(rows.Err())
