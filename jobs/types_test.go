@@ -233,7 +233,6 @@ func createTypes(t *testing.T, f *fleet, database, table string, cols []typeColu
 	}
 }
 
-
 // tenantRows prefixes MariaDB's rows with the tenant columns.
 func tenantRows(database string, rows [][]*string) [][]*string {
 	server := "db1"
