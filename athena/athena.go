@@ -182,8 +182,9 @@ func createTable(t Table, name string) string {
 
 // createView casts the raw table's text to the columns' types. The CSV
 // writes NULL as an empty field, and OpenCSVSerde reads both NULL and the
-// empty string as ''; for typed columns '' can only be NULL, so NULLIF
-// restores it. String columns keep '' (NULL and '' are not told apart).
+// empty string as an empty string; for typed columns that can only be NULL,
+// so NULLIF restores it. String columns keep the empty string (NULL and the
+// empty string are not told apart).
 func createView(t Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s.%s AS\nSELECT\n", QuoteView(t.Database), QuoteView(t.Name))
