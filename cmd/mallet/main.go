@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata" // job time zones work in a minimal image
 
 	"github.com/mallet-etl/mallet/config"
@@ -24,10 +25,42 @@ const (
 )
 
 func main() {
+	// ctx is cancelled by the first SIGINT or SIGTERM: a request to stop.
+	// Commands give work in progress a grace period (graceContext). The
+	// first signal also restores the default action, so a second one ends
+	// the process at once (staged objects are never visible, so nothing
+	// partial is published either way).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	err := runMain(ctx, os.Args[1:])
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// graceContext returns a context for work that should survive a stop
+// request for a while: it is cancelled grace after stop is done (with a cause
+// that wraps context.Canceled, so the run reports "cancelled"), or when the
+// returned cancel is called. Its goroutine ends with it.
+func graceContext(stop context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(stop))
+	go func() {
+		select {
+		case <-stop.Done():
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel(fmt.Errorf("stop requested and the %s shutdown timeout passed: %w", grace, context.Canceled))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
 }
 
 func exitCode(err error) int {
@@ -60,13 +93,19 @@ Usage:
   mallet <command> [flags]
 
 Commands:
-  run job NAME   run one job now (--date, --dry-run)
+  run job NAME   run one job now (--date, --dry-run, --shard K/N)
+  schedule       run every job on its schedule; /healthz and /metrics
   validate       check the config file and the query files
   list           list jobs with their schedule, source and tenant count
   version        print the version
 
 Every command takes --config FILE (default $MALLET_CONFIG or ./config.yaml)
 and --log-format auto|text|json. "mallet <command> --help" shows its flags.
+
+On SIGTERM or SIGINT, run and schedule start nothing new and give runs in
+progress --shutdown-timeout (default 25s) to finish, then cancel them: a
+cancelled run publishes nothing and exits 1. schedule exits 0 after a clean
+shutdown. A second signal ends the process at once.
 
 Exit codes: 0 success, 1 failed (nothing published), 2 usage or config
 error, 3 published without some tenants (on_tenant_error: skip).
@@ -81,6 +120,8 @@ func runMain(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "run":
 		cmd = &runCmd{}
+	case "schedule":
+		cmd = &scheduleCmd{}
 	case "validate":
 		cmd = &validateCmd{}
 	case "list":
