@@ -51,6 +51,14 @@ type Options struct {
 	Retries int
 	// Shard, when N > 1, runs only this shard's share of the tenants.
 	Shard Shard
+	// From and To, when From is set, backfill every window (snapshot and
+	// window modes) of those dates in order, skipping the windows already
+	// committed unless Force.
+	From, To time.Time
+	// Force runs windows again that are already committed.
+	Force bool
+	// Store, when not nil, is used instead of opening output.to.
+	Store Store
 }
 
 // Shard is shard K of N (1 <= K <= N); the zero value means no sharding.
@@ -75,21 +83,30 @@ type Progress struct {
 
 // Result describes a run, for the summary and the JSON report.
 type Result struct {
-	Job      string          `json:"job"`
-	RunDate  string          `json:"run_date"`
-	RunID    string          `json:"run_id"`
-	Started  time.Time       `json:"started"`
-	Duration time.Duration   `json:"duration_ns"`
-	DryRun   bool            `json:"dry_run,omitempty"`
-	Query    string          `json:"-"`
-	Params   map[string]any  `json:"-"`
-	Schema   schema.Schema   `json:"schema,omitempty"`
-	Tenants  []*TenantResult `json:"tenants"`
-	Objects  []Object        `json:"objects"`
-	Rows     int64           `json:"rows"`
-	Bytes    int64           `json:"bytes"`
-	Failed   int             `json:"tenants_failed"`
-	Err      string          `json:"error,omitempty"`
+	Job      string         `json:"job"`
+	RunDate  string         `json:"run_date"`
+	RunID    string         `json:"run_id"`
+	Started  time.Time      `json:"started"`
+	Duration time.Duration  `json:"duration_ns"`
+	DryRun   bool           `json:"dry_run,omitempty"`
+	Query    string         `json:"-"`
+	Params   map[string]any `json:"-"`
+	Schema   schema.Schema  `json:"schema,omitempty"`
+	// SchemaAdded lists the columns this run appended to the previous
+	// run's schema under schema_drift: allow-add.
+	SchemaAdded schema.Schema   `json:"schema_added,omitempty"`
+	Tenants     []*TenantResult `json:"tenants"`
+	Objects     []Object        `json:"objects"`
+	Rows        int64           `json:"rows"`
+	Bytes       int64           `json:"bytes"`
+	Failed      int             `json:"tenants_failed"`
+	Err         string          `json:"error,omitempty"`
+	// Mode is the job's mode; Window the query window of a window-mode
+	// run; Windows the result of each window when the run covered several
+	// (a backfill), with the totals above summed over them.
+	Mode    string    `json:"mode,omitempty"`
+	Window  *Window   `json:"window,omitempty"`
+	Windows []*Result `json:"windows,omitempty"`
 }
 
 // TenantResult is one tenant's part of a run.
@@ -102,12 +119,17 @@ type TenantResult struct {
 	Attempts int           `json:"attempts"`
 	Err      error         `json:"-"`
 	Error    string        `json:"error,omitempty"`
+	// Cursor is the largest cursor value read (mode incremental), and
+	// Skipped the rows the look-back read again and left out.
+	Cursor  string `json:"cursor,omitempty"`
+	Skipped int64  `json:"skipped_in_lookback,omitempty"`
 
 	tenant extract.Tenant
 	schema schema.Schema // the query's own columns
-	staged string        // staging key, "" when nothing was written
-	sum    string        // sha256 of the staged object
+	key    string        // data key of the tenant's part, "" when nothing was written
+	sum    string        // sha256 of the part
 	agg    *aggregator
+	track  *tracker // mode incremental
 }
 
 // Object is one published file.
@@ -153,6 +175,13 @@ type run struct {
 	store   Store
 	attrs   []string
 	date    time.Time
+
+	// publishing (publish.go): the lease held, the state as last read or
+	// committed, the window being run, and whether it is committed.
+	lease     *lease
+	state     *State
+	win       window
+	committed bool
 }
 
 func (r *run) do(ctx context.Context) (*Result, error) {
@@ -202,10 +231,18 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	if r.o.DryRun {
 		return r.res, nil
 	}
-	r.store, err = OpenStore(ctx, r.job.Output.To, "", r.cfg.S3)
-	if err != nil {
-		return r.res, fmt.Errorf("job %s: output %s: %w: %w", r.job.Name, r.job.Output.To, err, ErrFailed)
+	r.store = r.o.Store
+	if r.store == nil {
+		r.store, err = OpenStore(ctx, r.job.Output.To, "", r.cfg.S3)
+		if err != nil {
+			return r.res, fmt.Errorf("job %s: output %s: %w: %w", r.job.Name, r.job.Output.To, err, ErrFailed)
+		}
 	}
+	return r.runWindows(ctx)
+}
+
+// runWindow extracts and publishes one window into r.res.
+func (r *run) runWindow(ctx context.Context) error {
 	r.extractAll(ctx)
 	r.checkSchemas()
 	failed := 0
@@ -227,18 +264,23 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		runErr = fmt.Errorf("job %s: every tenant failed: %w", r.job.Name, ErrFailed)
 	}
 	if runErr != nil {
-		r.cleanup(ctx)
-		return r.res, runErr
+		r.discard(ctx)
+		return runErr
 	}
 	if err := r.publish(ctx); err != nil {
-		r.cleanup(ctx)
-		return r.res, fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
+		if r.committed {
+			return fmt.Errorf("job %s: published, but %w (the next run finishes it)", r.job.Name, err)
+		}
+		r.discard(ctx)
+		return fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
 	}
-	r.cleanup(ctx)
+	if err := r.writeQuickSight(ctx); err != nil {
+		return fmt.Errorf("job %s: published, but %w", r.job.Name, err)
+	}
 	if failed > 0 {
-		return r.res, fmt.Errorf("job %s: %d of %d tenants failed and were left out: %w", r.job.Name, failed, len(r.res.Tenants), ErrPartial)
+		return fmt.Errorf("job %s: %d of %d tenants failed and were left out: %w", r.job.Name, failed, len(r.res.Tenants), ErrPartial)
 	}
-	return r.res, nil
+	return nil
 }
 
 func openServers(src *config.Source) ([]*extract.Server, error) {
@@ -308,12 +350,6 @@ func Params(date time.Time) map[string]any {
 	}
 }
 
-func (r *run) stagingPrefix() string {
-	return r.job.Name + "/_mallet/staging/" + r.res.RunID + "/"
-}
-
-// PartitionPrefix is the key prefix of a job's partition for a run date.
-func PartitionPrefix(job, date string) string { return job + "/dt=" + date + "/" }
 
 // extractAll runs every tenant with bounded concurrency. Under policy fail
 // the first failure cancels the tenants still running.
@@ -381,12 +417,16 @@ func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
 func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 	r.o.Progress.Rows.Add(-t.Rows)
 	r.o.Progress.Bytes.Add(-t.Bytes)
-	t.Rows, t.Bytes, t.schema, t.staged, t.sum, t.agg = 0, 0, nil, "", "", nil
+	t.Rows, t.Bytes, t.schema, t.key, t.sum, t.agg, t.track = 0, 0, nil, "", "", nil, nil
 	srv := r.servers[t.Server]
 	params := r.res.Params
 	if usesTenantParams(r.query) {
 		params = copyParams(params)
 		params["server"], params["database"] = t.Server, t.Database
+	}
+	params, err := r.cursorParams(t, params)
+	if err != nil {
+		return err
 	}
 	args, err := r.query.Args(params)
 	if err != nil {
@@ -401,8 +441,8 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 		t.Rows = n
 		return err
 	}
-	key := fmt.Sprintf("%spart-t%05d.%s", r.stagingPrefix(), i, r.job.Output.Format)
-	s := &partSink{run: r, t: t, prefix: prefix, key: key}
+	key := r.partKey(i)
+	s := &partSink{run: r, t: t, prefix: prefix, key: key, track: t.track}
 	// The upload runs on the tenant's context: cancelling the run aborts it.
 	s.upload = func(pr *io.PipeReader) {
 		go func() {
@@ -479,12 +519,18 @@ type partSink struct {
 	cw     *countingWriter
 	upload func(*io.PipeReader) // starts the upload, which reports on done
 	done   chan error
+	track  *tracker // mode incremental: skips rows published before
 }
 
 func (s *partSink) Start(cols schema.Schema) error {
 	full, err := s.run.tenantSchema(cols)
 	if err != nil {
 		return err
+	}
+	if s.track != nil {
+		if err := s.track.start(cols); err != nil {
+			return err
+		}
 	}
 	s.t.schema, s.full = cols, full
 	s.row = make([][]byte, len(full))
@@ -493,6 +539,9 @@ func (s *partSink) Start(cols schema.Schema) error {
 }
 
 func (s *partSink) Write(row [][]byte) error {
+	if s.track != nil && !s.track.keep(row) {
+		return nil
+	}
 	if s.enc == nil {
 		if err := s.open(); err != nil {
 			return err
@@ -504,6 +553,9 @@ func (s *partSink) Write(row [][]byte) error {
 	}
 	s.t.Rows++
 	s.run.o.Progress.Rows.Add(1)
+	if s.t.Rows == 1 {
+		crashpoint("upload")
+	}
 	return nil
 }
 
@@ -538,7 +590,7 @@ func (s *partSink) finish(err error) error {
 	if err := <-s.done; err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
-	s.t.staged = s.key
+	s.t.key = s.key
 	s.t.Bytes = s.cw.n
 	s.t.sum = hex.EncodeToString(s.cw.h.Sum(nil))
 	return nil
@@ -602,31 +654,6 @@ func (r *run) checkSchemas() {
 			r.o.Progress.TenantsFailed.Add(1)
 			r.log.Warn("tenant schema differs", "job", r.job.Name, "server", t.Server, "database", t.Database, "error", t.Err)
 		}
-	}
-}
-
-// cleanup removes the run's staging objects; it runs whatever happened, on a
-// context of its own so a cancelled run still cleans up.
-func (r *run) cleanup(ctx context.Context) {
-	if r.store == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	prefix := r.stagingPrefix()
-	objs, err := r.store.List(ctx, prefix)
-	if err == nil && len(objs) > 0 {
-		keys := make([]string, len(objs))
-		for i, o := range objs {
-			keys[i] = o.Key
-		}
-		err = r.store.Delete(ctx, keys...)
-	}
-	if err == nil {
-		err = r.store.AbortIncomplete(ctx, prefix)
-	}
-	if err != nil {
-		r.log.Warn("clean up staging", "job", r.job.Name, "prefix", r.store.URI(prefix), "error", err)
 	}
 }
 

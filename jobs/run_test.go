@@ -347,7 +347,7 @@ jobs:
 					t.Errorf("tenant error %q does not name the database", tr.Error)
 				}
 			}
-			files, _ := filepath.Glob(filepath.Join(out, "logins", "dt=2026-11-25", "*"))
+			files, _ := filepath.Glob(filepath.Join(out, "logins", "data", "dt=2026-11-25", "*", "*", "*"))
 			switch policy {
 			case "fail":
 				if !errors.Is(err, jobs.ErrFailed) {
@@ -367,9 +367,13 @@ jobs:
 					t.Errorf("published %d rows, want the good tenants' %d", len(rows), want)
 				}
 			}
-			leftovers, _ := filepath.Glob(filepath.Join(out, "logins", "_mallet", "staging", "*", "*"))
-			if len(leftovers) != 0 {
-				t.Errorf("staging left behind: %v", leftovers)
+			symlinks, _ := filepath.Glob(filepath.Join(out, "logins", "symlinks", "dt=2026-11-25", "*"))
+			if got := len(symlinks); (policy == "fail") != (got == 0) {
+				t.Errorf("policy %s: symlink manifests %v", policy, symlinks)
+			}
+			runs, _ := filepath.Glob(filepath.Join(out, "logins", "_mallet", "runs", "*", "*", "*"))
+			if got, want := len(runs), len(symlinks); got != want {
+				t.Errorf("got run manifests %v, want %d (one per published run, none for a failed one)", runs, want)
 			}
 		})
 	}

@@ -22,7 +22,10 @@ type Store interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, load.Info, error)
 	List(ctx context.Context, prefix string) ([]load.Info, error)
 	Delete(ctx context.Context, keys ...string) error
-	Move(ctx context.Context, src, dst string) error
+	// WriteIf writes data to key only if key does not exist (ifMatch "")
+	// or its ETag is ifMatch, and returns the new ETag; a failed condition
+	// is an error wrapping load.ErrPrecondition. State and leases use it.
+	WriteIf(ctx context.Context, key string, data []byte, ifMatch string) (string, error)
 	AbortIncomplete(ctx context.Context, prefix string) error
 	URI(key string) string
 }

@@ -1,0 +1,430 @@
+package jobs
+
+import (
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mallet-etl/mallet/config"
+	"github.com/mallet-etl/mallet/schema"
+)
+
+// window is one unit of a run: the query window and the partition (and
+// slot in it) its result replaces.
+type window struct {
+	date       time.Time // the partition's date, midnight in the job's zone
+	start, end time.Time
+	slot       string // see CommittedRun.Slot; "" for snapshots and incremental runs
+}
+
+func (w window) partition() string { return w.date.Format(time.DateOnly) }
+
+const (
+	hourSlot = "2006-01-02T15"
+	// catch-up bounds for window mode without --date: how many missed
+	// windows one run fills at most.
+	maxDailyCatchUp  = 7
+	maxHourlyCatchUp = 48
+)
+
+func midnight(t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+}
+
+// Hourly reports whether a window-mode job's schedule fires more than once
+// a day, which makes its windows hours instead of days.
+func Hourly(job *config.Job) bool {
+	if job.Schedule == "" {
+		return false
+	}
+	sched, err := config.CronParser.Parse(job.Schedule)
+	if err != nil {
+		return false // validated by config
+	}
+	t := time.Date(2026, 1, 5, 0, 0, 0, 0, job.Location)
+	a := sched.Next(t)
+	return sched.Next(a).Sub(a) < 24*time.Hour
+}
+
+func dayWindow(d time.Time, slot bool) window {
+	w := window{date: d, start: d, end: d.AddDate(0, 0, 1)}
+	if slot {
+		w.slot = d.Format(time.DateOnly)
+	}
+	return w
+}
+
+func hourWindows(d time.Time) []window {
+	var out []window
+	for h := d; h.Before(d.AddDate(0, 0, 1)); h = h.Add(time.Hour) {
+		out = append(out, window{date: d, start: h, end: h.Add(time.Hour), slot: h.Format(hourSlot)})
+	}
+	return out
+}
+
+// plan returns the windows a run covers, in order. A backfill (From/To)
+// and a catching-up window run skip the windows state says are committed,
+// unless Force.
+func (r *run) plan(now time.Time, state *State) ([]window, error) {
+	loc := r.job.Location
+	today := midnight(now, loc)
+	var dates []time.Time
+	if !r.o.From.IsZero() {
+		from, to := midnight(r.o.From, loc), midnight(r.o.To, loc)
+		if r.o.To.IsZero() {
+			to = from
+		}
+		if to.Before(from) {
+			return nil, fmt.Errorf("--from %s is after --to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
+		}
+		for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+			dates = append(dates, d)
+		}
+	}
+	skip := func(ws []window) []window {
+		if r.o.Force || state == nil {
+			return ws
+		}
+		var out []window
+		for _, w := range ws {
+			if !state.committed(w.partition(), w.slot) {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	var ws []window
+	switch r.job.Mode {
+	case config.ModeIncremental:
+		if len(dates) > 0 {
+			return nil, fmt.Errorf("mode incremental has no windows to backfill: use --date (or nothing) for the partition to append to")
+		}
+		d := today
+		if !r.o.Date.IsZero() {
+			d = midnight(r.o.Date, loc)
+		}
+		return []window{dayWindow(d, false)}, nil
+	case config.ModeWindow:
+		hourly := Hourly(r.job)
+		switch {
+		case len(dates) > 0:
+			for _, d := range dates {
+				if hourly {
+					ws = append(ws, hourWindows(d)...)
+				} else {
+					ws = append(ws, dayWindow(d, true))
+				}
+			}
+			return skip(ws), nil
+		case !r.o.Date.IsZero():
+			d := midnight(r.o.Date, loc)
+			if hourly {
+				return hourWindows(d), nil
+			}
+			return []window{dayWindow(d, true)}, nil
+		}
+		// Catch up: every window after the newest committed one up to the
+		// last complete one, so a missed firing is filled by the next.
+		var last window
+		limit := maxDailyCatchUp
+		if hourly {
+			h := now.In(loc).Truncate(time.Hour).Add(-time.Hour)
+			h = time.Date(h.Year(), h.Month(), h.Day(), h.Hour(), 0, 0, 0, loc)
+			last = window{date: midnight(h, loc), start: h, end: h.Add(time.Hour), slot: h.Format(hourSlot)}
+			limit = maxHourlyCatchUp
+		} else {
+			last = dayWindow(today.AddDate(0, 0, -1), true)
+		}
+		ws = []window{last}
+		if newest, ok := newestSlot(state, loc); ok {
+			for w := last; len(ws) < limit; {
+				if hourly {
+					s := w.start.Add(-time.Hour)
+					w = window{date: midnight(s, loc), start: s, end: s.Add(time.Hour), slot: s.Format(hourSlot)}
+				} else {
+					w = dayWindow(w.date.AddDate(0, 0, -1), true)
+				}
+				if !w.start.After(newest) {
+					break
+				}
+				ws = append([]window{w}, ws...)
+			}
+		}
+		return skip(ws), nil
+	}
+	// snapshot
+	if len(dates) > 0 {
+		for _, d := range dates {
+			ws = append(ws, dayWindow(d, false))
+		}
+		return skip(ws), nil
+	}
+	d := today
+	if !r.o.Date.IsZero() {
+		d = midnight(r.o.Date, loc)
+	}
+	return []window{dayWindow(d, false)}, nil
+}
+
+// newestSlot returns the start of the newest committed window.
+func newestSlot(s *State, loc *time.Location) (time.Time, bool) {
+	var newest time.Time
+	if s == nil {
+		return newest, false
+	}
+	for _, p := range s.Partitions {
+		for _, r := range p.Runs {
+			t, err := time.ParseInLocation(hourSlot, r.Slot, loc)
+			if err != nil {
+				t, err = time.ParseInLocation(time.DateOnly, r.Slot, loc)
+			}
+			if err == nil && t.After(newest) {
+				newest = t
+			}
+		}
+	}
+	return newest, !newest.IsZero()
+}
+
+// windowParams are the query parameters of a window: its date and bounds
+// as text, in the job's zone and in UTC.
+func windowParams(w window) map[string]any {
+	const dt = "2006-01-02 15:04:05"
+	return map[string]any{
+		"date":             w.date.Format(time.DateOnly),
+		"window_start":     w.start.Format(dt),
+		"window_end":       w.end.Format(dt),
+		"window_start_utc": w.start.UTC().Format(dt),
+		"window_end_utc":   w.end.UTC().Format(dt),
+	}
+}
+
+// Cursor kinds, as State.CursorKind records them.
+const (
+	cursorTime = "time"
+	cursorInt  = "int"
+)
+
+const cursorLayout = "2006-01-02 15:04:05.999999"
+
+// tracker follows one tenant's cursor through an incremental run: it
+// skips rows the look-back reads again unchanged, and keeps the new
+// cursor value and the keys published within the look-back of it.
+type tracker struct {
+	cursor, key string
+	lookback    config.Lookback
+	kind        string
+	prev        TenantState
+	ci, ki      int
+	max         string
+	seen        map[string]string // this run's rows near max
+	pruneAt     int
+	skipped     int64
+}
+
+func newTracker(job *config.Job, kind string, prev *TenantState) *tracker {
+	t := &tracker{cursor: job.Cursor, key: job.Key, lookback: job.Lookback, kind: kind, seen: map[string]string{}, pruneAt: 1024}
+	if prev != nil {
+		t.prev = *prev
+	}
+	return t
+}
+
+// bind is the :cursor value for the tenant's query: the last cursor minus
+// the look-back, or 0 on the first run, which is below every DATETIME,
+// TIMESTAMP and non-negative integer in MySQL's comparisons.
+func (t *tracker) bind() (any, error) {
+	if t.prev.Cursor == "" {
+		return int64(0), nil
+	}
+	return t.sub(t.prev.Cursor)
+}
+
+// sub returns cursor value v minus the look-back, as a query argument.
+func (t *tracker) sub(v string) (any, error) {
+	switch t.kind {
+	case cursorTime:
+		tm, err := parseCursorTime(v)
+		if err != nil {
+			return nil, err
+		}
+		return tm.Add(-t.lookback.Duration).Format(cursorLayout), nil
+	case cursorInt:
+		n, ok := new(big.Int).SetString(v, 10)
+		if !ok {
+			return nil, fmt.Errorf("cursor value %q is not an integer", v)
+		}
+		n.Sub(n, big.NewInt(t.lookback.Count))
+		if n.IsInt64() {
+			return n.Int64(), nil
+		}
+		return n.String(), nil
+	}
+	return nil, fmt.Errorf("cursor value %q of unknown kind %q", v, t.kind)
+}
+
+func parseCursorTime(v string) (time.Time, error) {
+	if len(v) == len(time.DateOnly) {
+		return time.Parse(time.DateOnly, v)
+	}
+	tm, err := time.Parse("2006-01-02 15:04:05.999999999", v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cursor value %q is not a date and time", v)
+	}
+	return tm, nil
+}
+
+// compare orders two cursor values of the tracker's kind.
+func (t *tracker) compare(a, b string) int {
+	if t.kind == cursorTime {
+		ta, _ := parseCursorTime(a)
+		tb, _ := parseCursorTime(b)
+		return ta.Compare(tb)
+	}
+	if x, err := strconv.ParseInt(a, 10, 64); err == nil {
+		if y, err := strconv.ParseInt(b, 10, 64); err == nil {
+			return cmpInt(x, y)
+		}
+	}
+	x, _ := new(big.Int).SetString(a, 10)
+	y, _ := new(big.Int).SetString(b, 10)
+	if x == nil || y == nil {
+		return strings.Compare(a, b)
+	}
+	return x.Cmp(y)
+}
+
+func cmpInt(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// start finds the cursor and key columns in the query's result.
+func (t *tracker) start(cols schema.Schema) error {
+	t.ci, t.ki = cols.Index(t.cursor), cols.Index(t.key)
+	if t.ci < 0 {
+		return fmt.Errorf("the result has no cursor column %q (columns: %s)", t.cursor, strings.Join(cols.Names(), ", "))
+	}
+	if t.ki < 0 {
+		return fmt.Errorf("the result has no key column %q (columns: %s)", t.key, strings.Join(cols.Names(), ", "))
+	}
+	kind := ""
+	switch c := cols[t.ci]; c.Kind {
+	case schema.Timestamp, schema.Date:
+		kind = cursorTime
+	case schema.Int32, schema.Int64, schema.Uint64:
+		kind = cursorInt
+	case schema.Decimal:
+		if c.Scale == 0 {
+			kind = cursorInt
+		}
+	}
+	switch {
+	case kind == "":
+		return fmt.Errorf("cursor column %q is %s: want a DATETIME, TIMESTAMP, DATE or integer column", t.cursor, cols[t.ci].Kind)
+	case t.kind != "" && t.kind != kind:
+		return fmt.Errorf("cursor column %q is now a %s cursor, the state holds %s values (mallet state reset)", t.cursor, kind, t.kind)
+	case !t.lookback.IsZero() && t.lookback.IsCount != (kind == cursorInt):
+		return fmt.Errorf("lookback %s does not fit the %s cursor column %q (a duration for time, a count for integers)", t.lookback.Text, kind, t.cursor)
+	}
+	t.kind = kind
+	return nil
+}
+
+// keep reports whether a row is to be published, and tracks it.
+func (t *tracker) keep(row [][]byte) bool {
+	c := row[t.ci]
+	if c == nil {
+		return true // no cursor value: published, never tracked
+	}
+	v, k := string(c), keyText(row[t.ki])
+	if t.prev.Seen[k] == v {
+		t.skipped++
+		return false
+	}
+	if t.max == "" || t.compare(v, t.max) > 0 {
+		t.max = v
+	}
+	t.seen[k] = v
+	if len(t.seen) >= t.pruneAt {
+		t.prune(t.seen, t.max)
+		t.pruneAt = max(1024, 2*len(t.seen))
+	}
+	return true
+}
+
+func keyText(b []byte) string {
+	if b == nil {
+		return "\x00NULL"
+	}
+	return string(b)
+}
+
+// prune drops the entries of m below top minus the look-back.
+func (t *tracker) prune(m map[string]string, top string) {
+	floor, err := t.sub(top)
+	if err != nil {
+		return
+	}
+	f := fmt.Sprint(floor)
+	for k, v := range m {
+		if t.compare(v, f) < 0 {
+			delete(m, k)
+		}
+	}
+}
+
+// state returns the tenant's state after the run: the larger cursor, and
+// the keys published within the look-back of it, from before and now.
+func (t *tracker) state() *TenantState {
+	top := t.prev.Cursor
+	if t.max != "" && (top == "" || t.compare(t.max, top) > 0) {
+		top = t.max
+	}
+	if top == "" {
+		return &TenantState{}
+	}
+	seen := make(map[string]string, len(t.prev.Seen)+len(t.seen))
+	for k, v := range t.prev.Seen {
+		seen[k] = v
+	}
+	for k, v := range t.seen {
+		if old, ok := seen[k]; !ok || t.compare(v, old) > 0 {
+			seen[k] = v
+		}
+	}
+	t.prune(seen, top)
+	if len(seen) == 0 {
+		seen = nil
+	}
+	return &TenantState{Cursor: top, Seen: seen}
+}
+
+// cursorParams binds :cursor for a tenant of an incremental run and gives
+// the tenant a fresh tracker; other modes' params are returned as they are.
+func (r *run) cursorParams(t *TenantResult, params map[string]any) (map[string]any, error) {
+	if r.job.Mode != config.ModeIncremental {
+		return params, nil
+	}
+	var prev *TenantState
+	kind := ""
+	if r.state != nil {
+		prev, kind = r.state.Tenants[t.Server+"/"+t.Database], r.state.CursorKind
+	}
+	t.track = newTracker(r.job, kind, prev)
+	v, err := t.track.bind()
+	if err != nil {
+		return nil, fmt.Errorf("cursor: %w", err)
+	}
+	params = copyParams(params)
+	params["cursor"] = v
+	return params, nil
+}
