@@ -350,7 +350,6 @@ func Params(date time.Time) map[string]any {
 	}
 }
 
-
 // extractAll runs every tenant with bounded concurrency. Under policy fail
 // the first failure cancels the tenants still running.
 func (r *run) extractAll(ctx context.Context) {
