@@ -520,3 +520,42 @@ func (s *State) slotsOf(date string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// ResetCursors forgets the incremental cursors of a job (or shard): of
+// every tenant, or of the one named "server/database". The next run reads
+// those tenants from the start again. It refuses (ErrLocked) while a run
+// holds the lease, and is a conditional write like a commit. It returns
+// how many tenants it reset.
+func ResetCursors(ctx context.Context, st Store, job string, s Shard, tenant string) (int, error) {
+	info, _, ok, err := ReadLease(ctx, st, job, s)
+	if err != nil {
+		return 0, err
+	}
+	if ok && !info.Expired(time.Now()) {
+		return 0, fmt.Errorf("job %s: a run holds the lease (%s on host %s, pid %d) until %s: %w",
+			job, info.Holder, info.Host, info.PID, info.Expires.UTC().Format(time.RFC3339), ErrLocked)
+	}
+	state, err := ReadState(ctx, st, job, s)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	switch {
+	case tenant == "":
+		n = len(state.Tenants)
+		state.Tenants = nil
+		state.CursorKind = ""
+	case state.Tenants[tenant] != nil:
+		n = 1
+		delete(state.Tenants, tenant)
+	default:
+		return 0, fmt.Errorf("job %s: no cursor for tenant %q (tenants: %s)", job, tenant, strings.Join(sortedKeys(state.Tenants), ", "))
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := writeState(ctx, st, state); err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"flag"
+	"time"
+
+	"github.com/mallet-etl/mallet/jobs"
+)
+
+// backfill holds run's --from, --to and --force.
+type backfill struct {
+	from, to string
+	force    bool
+}
+
+func backfillFlags(fs *flag.FlagSet) *backfill {
+	b := &backfill{}
+	fs.StringVar(&b.from, "from", "", "backfill: first date YYYY-MM-DD (snapshot and window modes); runs every window from --from to --to in order, one commit each")
+	fs.StringVar(&b.to, "to", "", "backfill: last date YYYY-MM-DD (default --from)")
+	fs.BoolVar(&b.force, "force", false, "backfill: run windows again that are already committed (default: skip them, so an interrupted backfill resumes)")
+	return b
+}
+
+// apply sets o's backfill fields; dates are in the job's zone.
+func (b *backfill) apply(o *jobs.Options, loc *time.Location) error {
+	if b.from == "" {
+		if b.to != "" {
+			return usageErrorf("--to needs --from")
+		}
+		o.Force = b.force
+		return nil
+	}
+	if !o.Date.IsZero() {
+		return usageErrorf("--date and --from exclude each other")
+	}
+	from, err := time.ParseInLocation(time.DateOnly, b.from, loc)
+	if err != nil {
+		return usageErrorf("--from %q: want YYYY-MM-DD", b.from)
+	}
+	to := from
+	if b.to != "" {
+		if to, err = time.ParseInLocation(time.DateOnly, b.to, loc); err != nil {
+			return usageErrorf("--to %q: want YYYY-MM-DD", b.to)
+		}
+	}
+	if to.Before(from) {
+		return usageErrorf("--to %s is before --from %s", b.to, b.from)
+	}
+	o.From, o.To, o.Force = from, to, b.force
+	return nil
+}
