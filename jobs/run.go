@@ -217,6 +217,9 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		return r.res, fmt.Errorf("job %s: discover tenants: %w: %w", r.job.Name, err, ErrFailed)
 	}
 	r.attrs = tenants.Attrs
+	found := len(tenants.List)
+	// An empty shard is not an error: with few tenants and many shards some
+	// get none, and their runs must still succeed.
 	tenants.List = ShardTenants(tenants.List, r.o.Shard)
 	for _, name := range sortedKeys(tenants.Failed) {
 		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: name, Database: "*", Err: tenants.Failed[name], Error: tenants.Failed[name].Error()})
@@ -225,7 +228,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: t.Server, Database: t.Database, tenant: t})
 	}
 	r.o.Progress.TenantsTotal.Store(int64(len(r.res.Tenants)))
-	if len(tenants.List) == 0 && len(tenants.Failed) == 0 {
+	if found == 0 && len(tenants.Failed) == 0 {
 		return r.res, fmt.Errorf("job %s: no tenant database matches the source %s: %w", r.job.Name, r.src.Name, ErrFailed)
 	}
 	if r.o.DryRun {
@@ -260,7 +263,7 @@ func (r *run) runWindow(ctx context.Context) error {
 		runErr = fmt.Errorf("job %s: %w: %w", r.job.Name, context.Cause(ctx), ErrFailed)
 	case failed > 0 && r.job.OnTenantError == config.OnErrorFail:
 		runErr = fmt.Errorf("job %s: %d of %d tenants failed (on_tenant_error: fail): %w", r.job.Name, failed, len(r.res.Tenants), ErrFailed)
-	case ok == 0:
+	case ok == 0 && failed > 0:
 		runErr = fmt.Errorf("job %s: every tenant failed: %w", r.job.Name, ErrFailed)
 	}
 	if runErr != nil {

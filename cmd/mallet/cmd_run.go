@@ -12,20 +12,27 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/jobs"
+	"github.com/mallet-etl/mallet/metrics"
 )
 
 type runCmd struct {
 	common
-	date   string
-	dryRun bool
+	date            string
+	dryRun          bool
+	shard           string
+	shutdownTimeout time.Duration
 }
 
-const runUsage = `mallet run job NAME [--date YYYY-MM-DD] [--dry-run] [--config FILE]
+const runUsage = `mallet run job NAME [--date YYYY-MM-DD] [--dry-run] [--shard K/N] [--config FILE]
 
 Runs one job now: its query over every tenant database, merged, written and
 published to the job's output. The exit code tells the outcome: 0 success,
 1 failed and nothing published, 2 usage or config error, 3 published without
-some tenants (on_tenant_error: skip).`
+some tenants (on_tenant_error: skip).
+
+On SIGTERM or SIGINT the run gets --shutdown-timeout to finish; then it is
+cancelled, publishes nothing and exits 1. --shard K/N (or MALLET_SHARD) runs
+only shard K of N of the tenants; N such runs cover every tenant once.`
 
 // parseInterleaved parses flags that may come before or after positional
 // arguments, and returns the positional ones.
@@ -48,6 +55,8 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	c.register(fs)
 	fs.StringVar(&c.date, "date", "", "run date YYYY-MM-DD in the job's time zone (default today)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "resolve tenants and print what would run; read and write nothing")
+	shardFlag(fs, &c.shard)
+	shutdownFlag(fs, &c.shutdownTimeout)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -69,6 +78,9 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 		return usageErrorf("unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
 	}
 	o := jobs.Options{DryRun: c.dryRun, Log: log}
+	if o.Shard, err = parseShard(c.shard); err != nil {
+		return err
+	}
 	if c.date != "" {
 		d, err := time.ParseInLocation(time.DateOnly, c.date, job.Location)
 		if err != nil {
@@ -77,16 +89,20 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 		o.Date = d
 	}
 	log.Info("run start", "job", name, "source", job.Source, "output", job.Output.To, "dry_run", c.dryRun)
-	res, err := jobs.Run(ctx, cfg, name, o)
+	runCtx, cancelRun := graceContext(ctx, c.shutdownTimeout)
+	defer cancelRun()
+	res, err := jobs.Run(runCtx, cfg, name, o)
 	if res != nil {
 		if c.dryRun {
 			printPlan(os.Stdout, res, job.Output.To)
 		} else {
 			printSummary(os.Stdout, res)
 		}
-		log.Info("run end", "job", name, "run_date", res.RunDate, "rows", res.Rows, "bytes", res.Bytes,
-			"tenants", len(res.Tenants), "tenants_failed", res.Failed, "objects", len(res.Objects),
-			"duration", res.Duration.Round(time.Millisecond).String(), "error", res.Err)
+		// One line with the figures /metrics has in schedule mode, named
+		// alike (see package metrics): the summary of a run on ECS.
+		attrs := append(metrics.RunOf(name, res, err).LogAttrs(), "run_date", res.RunDate, "shard", o.Shard.String(),
+			"tenants", len(res.Tenants), "objects", len(res.Objects), "error", res.Err)
+		log.Info("run end", attrs...)
 	}
 	return err
 }
