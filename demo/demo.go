@@ -35,7 +35,7 @@ type Options struct {
 
 // DefaultTenants is the number of tenant databases when Options.Tenants is
 // zero.
-const DefaultTenants = 5
+const DefaultTenants = 3
 
 // Server is a running demo server with the sample tenants loaded.
 type Server struct {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/mallet-etl/mallet/jobs"
@@ -21,6 +20,7 @@ type runCmd struct {
 	dryRun          bool
 	shard           string
 	shutdownTimeout time.Duration
+	report          string
 }
 
 const runUsage = `mallet run job NAME [--date YYYY-MM-DD] [--dry-run] [--shard K/N] [--config FILE]
@@ -57,6 +57,7 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.dryRun, "dry-run", false, "resolve tenants and print what would run; read and write nothing")
 	shardFlag(fs, &c.shard)
 	shutdownFlag(fs, &c.shutdownTimeout)
+	fs.StringVar(&c.report, "report", "", "write the run summary as JSON to FILE")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -77,7 +78,7 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	if !ok {
 		return usageErrorf("unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
 	}
-	o := jobs.Options{DryRun: c.dryRun, Log: log}
+	o := jobs.Options{DryRun: c.dryRun, Log: log, Progress: &jobs.Progress{}}
 	if o.Shard, err = parseShard(c.shard); err != nil {
 		return err
 	}
@@ -91,7 +92,12 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	log.Info("run start", "job", name, "source", job.Source, "output", job.Output.To, "dry_run", c.dryRun)
 	runCtx, cancelRun := graceContext(ctx, c.shutdownTimeout)
 	defer cancelRun()
+	stopProgress := func() {}
+	if !c.dryRun {
+		stopProgress = showProgress(name, o.Progress, log)
+	}
 	res, err := jobs.Run(runCtx, cfg, name, o)
+	stopProgress()
 	if res != nil {
 		if c.dryRun {
 			printPlan(os.Stdout, res, job.Output.To)
@@ -103,6 +109,14 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 		attrs := append(metrics.RunOf(name, res, err).LogAttrs(), "run_date", res.RunDate, "shard", o.Shard.String(),
 			"tenants", len(res.Tenants), "objects", len(res.Objects), "error", res.Err)
 		log.Info("run end", attrs...)
+		if c.report != "" {
+			if rerr := writeJSON(c.report, newReport(res, err)); rerr != nil {
+				if err == nil {
+					return rerr
+				}
+				log.Error("write report", "error", rerr)
+			}
+		}
 	}
 	return err
 }
@@ -127,32 +141,5 @@ func printPlan(w io.Writer, res *jobs.Result, to string) {
 			continue
 		}
 		fmt.Fprintf(w, "  %s/%s\n", t.Server, t.Database)
-	}
-}
-
-func printSummary(w io.Writer, res *jobs.Result) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "job %s, run date %s, run %s\n", res.Job, res.RunDate, res.RunID)
-	fmt.Fprintln(tw, "SERVER\tDATABASE\tROWS\tBYTES\tDURATION\tTRIES\t")
-	for _, t := range res.Tenants {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\t\n", t.Server, t.Database, t.Rows, t.Bytes, t.Duration.Round(time.Millisecond), t.Attempts)
-	}
-	fmt.Fprintf(tw, "total\t%d tenants\t%d\t%d\t%s\t\t\n", len(res.Tenants), res.Rows, res.Bytes, res.Duration.Round(time.Millisecond))
-	tw.Flush()
-	if res.Failed > 0 {
-		fmt.Fprintf(w, "\n%d tenant(s) failed:\n", res.Failed)
-		for _, t := range res.Tenants {
-			if t.Err != nil {
-				fmt.Fprintf(w, "  %s/%s: %v\n", t.Server, t.Database, t.Err)
-			}
-		}
-	}
-	if len(res.Objects) > 0 {
-		fmt.Fprintln(w, "\nwritten:")
-		for _, o := range res.Objects {
-			fmt.Fprintf(w, "  %s  (%d rows, %d bytes)\n", o.URI, o.Rows, o.Bytes)
-		}
-	} else if res.Err == "" {
-		fmt.Fprintln(w, "\nno rows: the partition is empty")
 	}
 }

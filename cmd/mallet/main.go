@@ -94,6 +94,7 @@ Usage:
 
 Commands:
   run job NAME   run one job now (--date, --dry-run, --shard K/N)
+  demo           run the jobs against built-in sample tenants (no MySQL needed)
   schedule       run every job on its schedule; /healthz and /metrics
   validate       check the config file and the query files
   list           list jobs with their schedule, source and tenant count
@@ -122,6 +123,8 @@ func runMain(ctx context.Context, args []string) error {
 		cmd = &runCmd{}
 	case "schedule":
 		cmd = &scheduleCmd{}
+	case "demo":
+		cmd = newDemoCmd()
 	case "validate":
 		cmd = &validateCmd{}
 	case "list":

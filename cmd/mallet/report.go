@@ -1,0 +1,217 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-runewidth"
+
+	"github.com/mallet-etl/mallet/jobs"
+)
+
+// runReport is the JSON run summary --report writes, for scripts and for
+// the task's logs. Durations are milliseconds; errors are absent when there
+// was none.
+type runReport struct {
+	Job        string         `json:"job"`
+	RunDate    string         `json:"run_date"`
+	RunID      string         `json:"run_id"`
+	Started    time.Time      `json:"started"`
+	DurationMS int64          `json:"duration_ms"`
+	Tenants    []tenantReport `json:"tenants"`
+	Objects    []objectReport `json:"objects"`
+	Totals     totalsReport   `json:"totals"`
+	Error      string         `json:"error,omitempty"`
+	ExitCode   int            `json:"exit_code"`
+}
+
+type tenantReport struct {
+	Server     string `json:"server"`
+	Database   string `json:"database"`
+	Rows       int64  `json:"rows"`
+	Bytes      int64  `json:"bytes"`
+	DurationMS int64  `json:"duration_ms"`
+	Attempts   int    `json:"attempts"`
+	Error      string `json:"error,omitempty"`
+}
+
+type objectReport struct {
+	URI    string `json:"uri"`
+	Key    string `json:"key"`
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+type totalsReport struct {
+	Tenants       int   `json:"tenants"`
+	TenantsFailed int   `json:"tenants_failed"`
+	Rows          int64 `json:"rows"`
+	Bytes         int64 `json:"bytes"`
+	Objects       int   `json:"objects"`
+	ObjectBytes   int64 `json:"object_bytes"`
+}
+
+// demoReport is what "mallet demo --report" writes: one run per job.
+type demoReport struct {
+	Runs     []runReport `json:"runs"`
+	ExitCode int         `json:"exit_code"`
+}
+
+// newReport summarises a run that ended with err.
+func newReport(res *jobs.Result, err error) runReport {
+	r := runReport{
+		Job: res.Job, RunDate: res.RunDate, RunID: res.RunID, Started: res.Started.UTC(),
+		DurationMS: res.Duration.Milliseconds(), Error: res.Err, ExitCode: exitCode(err),
+		Tenants: []tenantReport{}, Objects: []objectReport{},
+	}
+	for _, t := range res.Tenants {
+		tr := tenantReport{Server: t.Server, Database: t.Database, Rows: t.Rows, Bytes: t.Bytes,
+			DurationMS: t.Duration.Milliseconds(), Attempts: t.Attempts, Error: t.Error}
+		if tr.Error == "" && t.Err != nil {
+			tr.Error = t.Err.Error()
+		}
+		if tr.Error != "" {
+			r.Totals.TenantsFailed++
+		}
+		r.Tenants = append(r.Tenants, tr)
+	}
+	for _, o := range res.Objects {
+		r.Objects = append(r.Objects, objectReport{URI: o.URI, Key: o.Key, Rows: o.Rows, Bytes: o.Bytes, SHA256: o.SHA256})
+		r.Totals.ObjectBytes += o.Bytes
+	}
+	r.Totals.Tenants = len(res.Tenants)
+	r.Totals.Rows, r.Totals.Bytes, r.Totals.Objects = res.Rows, res.Bytes, len(res.Objects)
+	return r
+}
+
+// writeJSON writes v to path whole or not at all: a reader of the file never
+// sees half a report.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".report-*.json")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	return nil
+}
+
+// printSummary prints the end of a run: a table of tenants, the totals, the
+// failures in full and the objects written.
+func printSummary(w io.Writer, res *jobs.Result) {
+	fmt.Fprintf(w, "job %s, run date %s, run %s\n\n", res.Job, res.RunDate, res.RunID)
+	t := &table{header: []string{"SERVER", "DATABASE", "ROWS", "BYTES", "DURATION", "TRIES", "STATUS"}, right: map[int]bool{2: true, 3: true, 4: true, 5: true}}
+	for _, tr := range res.Tenants {
+		status := "ok"
+		if tr.Err != nil || tr.Error != "" {
+			status = "FAILED"
+		}
+		t.add(tr.Server, tr.Database, count(tr.Rows), size(tr.Bytes), tr.Duration.Round(time.Millisecond).String(), fmt.Sprint(tr.Attempts), status)
+	}
+	t.add("total", fmt.Sprintf("%d tenants", len(res.Tenants)), count(res.Rows), size(res.Bytes), res.Duration.Round(time.Millisecond).String(), "", fmt.Sprintf("%d failed", res.Failed))
+	t.print(w)
+	if res.Failed > 0 {
+		fmt.Fprintf(w, "\n%d tenant(s) failed:\n", res.Failed)
+		for _, tr := range res.Tenants {
+			if tr.Err != nil {
+				fmt.Fprintf(w, "  %s/%s: %v\n", tr.Server, tr.Database, tr.Err)
+			} else if tr.Error != "" {
+				fmt.Fprintf(w, "  %s/%s: %s\n", tr.Server, tr.Database, tr.Error)
+			}
+		}
+	}
+	if len(res.Objects) > 0 {
+		fmt.Fprintln(w, "\nwritten:")
+		ot := &table{right: map[int]bool{1: true, 2: true}, wide: true}
+		for _, o := range res.Objects {
+			ot.add("  "+o.URI, count(o.Rows)+" rows", size(o.Bytes))
+		}
+		ot.print(w)
+	} else if res.Err == "" {
+		fmt.Fprintln(w, "\nno rows: the partition is empty")
+	}
+	if res.Err != "" {
+		fmt.Fprintf(w, "\nerror: %s\n", res.Err)
+	}
+}
+
+// table prints aligned columns, measuring width as a terminal shows it (a
+// Japanese character takes two cells) and cutting cells at maxCell.
+type table struct {
+	header []string
+	rows   [][]string
+	right  map[int]bool // columns aligned right
+	wide   bool         // never cut cells
+}
+
+const maxCell = 40
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) print(w io.Writer) {
+	all := t.rows
+	if t.header != nil {
+		all = append([][]string{t.header}, t.rows...)
+	}
+	var widths []int
+	for _, r := range all {
+		for i, c := range r {
+			c = cell(c, t.wide)
+			r[i] = c
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], runewidth.StringWidth(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range all {
+		b.Reset()
+		for i, c := range r {
+			pad := strings.Repeat(" ", widths[i]-runewidth.StringWidth(c))
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if t.right[i] {
+				b.WriteString(pad + c)
+			} else if i < len(r)-1 {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString(c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+}
+
+// cell makes a value printable on one line: control characters (newlines,
+// tabs, escapes) are shown as their Go escapes, and long values are cut.
+func cell(s string, wide bool) string {
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		q := fmt.Sprintf("%q", s)
+		s = q[1 : len(q)-1]
+	}
+	if !wide && runewidth.StringWidth(s) > maxCell {
+		s = runewidth.Truncate(s, maxCell, "…")
+	}
+	return s
+}
