@@ -1,0 +1,142 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mallet-etl/mallet/athena"
+	"github.com/mallet-etl/mallet/config"
+	"github.com/mallet-etl/mallet/extract"
+	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/schema"
+)
+
+// AthenaDDLKey is where `mallet athena ddl --write` stores a job's DDL,
+// next to its data.
+func AthenaDDLKey(job string) string { return job + "/_mallet/athena.sql" }
+
+// AthenaTable describes the Athena table of a job's output. The columns are
+// the newest committed run's; before the first run they are the query's,
+// read with LIMIT 0 from the source's first tenant. The first projected date
+// is the earliest committed partition, else today in the job's zone. from
+// says where the columns came from, for the operator.
+func AthenaTable(ctx context.Context, cfg *config.Config, name string) (t athena.Table, from string, err error) {
+	job, ok := cfg.Jobs[name]
+	if !ok {
+		return t, "", fmt.Errorf("athena: unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
+	}
+	st, err := OpenStore(ctx, job.Output.To, "", cfg.S3)
+	if err != nil {
+		return t, "", fmt.Errorf("athena %s: output %s: %w", name, job.Output.To, err)
+	}
+	t = athena.Table{
+		Database: job.Athena.Database,
+		Name:     job.Athena.Table,
+		Location: st.URI(SymlinksPrefix(name)),
+		Format:   load.Format(job.Output.Format),
+	}
+	states, err := States(ctx, st, name)
+	if err != nil {
+		return t, "", fmt.Errorf("athena %s: %w", name, err)
+	}
+	for _, state := range states {
+		for date := range state.Partitions {
+			if t.FirstDate == "" || date < t.FirstDate {
+				t.FirstDate = date
+			}
+		}
+	}
+	latest, err := LatestRun(ctx, st, name)
+	if err != nil {
+		return t, "", fmt.Errorf("athena %s: %w", name, err)
+	}
+	if latest != nil && latest.Schema != nil {
+		t.Schema = latest.Schema
+		from = fmt.Sprintf("run %s of %s (%s)", latest.RunID, latest.RunDate, st.URI(latest.Key))
+	}
+	if t.FirstDate == "" {
+		t.FirstDate = time.Now().In(job.Location).Format(time.DateOnly)
+	}
+	if t.Schema == nil {
+		s, tenant, err := ProbeSchema(ctx, cfg, name)
+		if err != nil {
+			return t, "", fmt.Errorf("athena %s: no published run, and the query's columns could not be read: %w", name, err)
+		}
+		t.Schema = s
+		from = "the query's columns in " + tenant + " (no run published yet)"
+	}
+	return t, from, nil
+}
+
+// ProbeSchema returns the columns a run of the job would write, reading
+// only the query's column metadata (LIMIT 0) from the first tenant of the
+// source, with the tenant and registry columns in front and merge:
+// aggregate applied. tenant names the tenant asked.
+func ProbeSchema(ctx context.Context, cfg *config.Config, name string) (s schema.Schema, tenant string, err error) {
+	job := cfg.Jobs[name]
+	src := cfg.Sources[job.Source]
+	q, err := extract.ParseQuery(job.SQL)
+	if err != nil {
+		return nil, "", err
+	}
+	servers, err := openServers(src)
+	if err != nil {
+		return nil, "", err
+	}
+	defer closeServers(servers)
+	tenants, err := extract.Discover(ctx, servers, selector(src))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(tenants.List) == 0 {
+		return nil, "", fmt.Errorf("no tenant database matches the source %s", src.Name)
+	}
+	tn := tenants.List[0]
+	tenant = tn.Server + "/" + tn.Database
+	params := Params(time.Now().In(job.Location))
+	params["server"], params["database"] = tn.Server, tn.Database
+	args, err := q.Args(params)
+	if err != nil {
+		return nil, tenant, err
+	}
+	var srv *extract.Server
+	for _, sv := range servers {
+		if sv.Name() == tn.Server {
+			srv = sv
+		}
+	}
+	cols, err := srv.Columns(ctx, tn.Database, q, args)
+	if err != nil {
+		return nil, tenant, fmt.Errorf("tenant %s: %w", tenant, err)
+	}
+	r := &run{cfg: cfg, job: job, src: src, attrs: tenants.Attrs}
+	full, err := r.tenantSchema(cols)
+	if err != nil {
+		return nil, tenant, err
+	}
+	if job.Merge == config.MergeAggregate {
+		agg, err := newAggregator(full, job.Aggregate)
+		if err != nil {
+			return nil, tenant, err
+		}
+		full = agg.out
+	}
+	return full, tenant, nil
+}
+
+// WriteAthenaDDL stores the DDL next to the job's data and returns its URI.
+func WriteAthenaDDL(ctx context.Context, cfg *config.Config, name, ddl string) (string, error) {
+	job := cfg.Jobs[name]
+	st, err := OpenStore(ctx, job.Output.To, "", cfg.S3)
+	if err != nil {
+		return "", fmt.Errorf("athena %s: output %s: %w", name, job.Output.To, err)
+	}
+	key := AthenaDDLKey(name)
+	if _, err := st.Put(ctx, key, bytes.NewReader([]byte(ddl))); err != nil {
+		return "", fmt.Errorf("athena %s: write %s: %w", name, st.URI(key), err)
+	}
+	return st.URI(key), nil
+}
