@@ -99,6 +99,8 @@ Commands:
   validate       check the config file and the query files
   list           list jobs with their schedule, source and tenant count
   version        print the version
+  athena ddl JOB print (--write: store) the Athena DDL for a job's output
+  inspect URI    print the schema and row count of a file mallet wrote
 
 Every command takes --config FILE (default $MALLET_CONFIG or ./config.yaml)
 and --log-format auto|text|json. "mallet <command> --help" shows its flags.
@@ -129,6 +131,10 @@ func runMain(ctx context.Context, args []string) error {
 		cmd = &validateCmd{}
 	case "list":
 		cmd = &listCmd{}
+	case "athena":
+		cmd = &athenaCmd{}
+	case "inspect":
+		cmd = &inspectCmd{}
 	case "version":
 		cmd = &versionCmd{}
 	case "help", "-h", "--help":
