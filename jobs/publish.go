@@ -108,7 +108,10 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 		}
 		if err != nil && !errors.Is(err, ErrPartial) {
 			r.res = top
-			return top, fmt.Errorf("window %s: %w", windowName(w), err)
+			if len(ws) > 1 {
+				err = fmt.Errorf("window %s: %w", windowName(w), err)
+			}
+			return top, err
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err
