@@ -5,13 +5,17 @@ package extract
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -77,12 +81,56 @@ type Server struct {
 	name   string
 	db     *sqlx.DB
 	secret string // the password, to scrub from errors
+
+	mu      sync.Mutex
+	flavour flavour // detected on the first query, then kept
 }
+
+// flavour says which statement-timeout variable a server has.
+type flavour int
+
+const (
+	flavourUnknown flavour = iota
+	flavourMariaDB         // max_statement_time, in seconds
+	flavourMySQL           // max_execution_time, in milliseconds (SELECT only)
+)
 
 // Options bound a server's pool.
 type Options struct {
 	MaxConns     int           // open connections at most; default 4
 	QueryTimeout time.Duration // per tenant query; 0 means none
+	// TLS is "" (the DSN decides), "true" (verify against the system's
+	// CAs), "skip-verify" (encrypt, do not verify), or the path of a PEM
+	// CA bundle file (such as the RDS global bundle) to verify against.
+	TLS string
+}
+
+// ErrTimeout is wrapped by the error of a query that ran longer than
+// Options.QueryTimeout, whether the server stopped it
+// (max_statement_time, MAX_EXECUTION_TIME) or the client gave up first.
+var ErrTimeout = errors.New("query timeout")
+
+// TLSConfig returns the TLS settings for a server's tls option (see
+// Options.TLS), nil for "". The error names a CA file that cannot be read
+// or holds no certificate.
+func TLSConfig(opt string) (*tls.Config, error) {
+	switch opt {
+	case "":
+		return nil, nil
+	case "true":
+		return &tls.Config{MinVersion: tls.VersionTLS12}, nil
+	case "skip-verify":
+		return &tls.Config{InsecureSkipVerify: true}, nil //nolint:gosec // asked for by name
+	}
+	pem, err := os.ReadFile(opt)
+	if err != nil {
+		return nil, fmt.Errorf("tls: want true, skip-verify or a CA bundle file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls: CA bundle %s holds no PEM certificate", opt)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Open creates the pool for a server. It does not connect: the first query
@@ -91,6 +139,16 @@ func Open(name, dsn string, o Options) (*Server, error) {
 	cfg, err := ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", name, err)
+	}
+	// The tls.Config goes on the connector itself rather than through
+	// mysql.RegisterTLSConfig: no process-wide registry, no name to clash.
+	// The driver fills ServerName from the DSN's host.
+	tc, err := TLSConfig(o.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", name, err)
+	}
+	if tc != nil {
+		cfg.TLS, cfg.TLSConfig, cfg.AllowFallbackToPlaintext = tc, "", false
 	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
@@ -157,28 +215,90 @@ func (s *Server) Stream(ctx context.Context, database string, q *Query, args []a
 		return 0, err
 	}
 	if o.QueryTimeout > 0 {
+		// The server stops the statement at QueryTimeout; the context is a
+		// backstop a little later, for a server or network that hangs.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.QueryTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, o.QueryTimeout+clientGrace(o.QueryTimeout),
+			fmt.Errorf("%w of %s exceeded (no answer from the server)", ErrTimeout, o.QueryTimeout))
 		defer cancel()
 	}
 	conn, err := s.db.Connx(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("connect: %w", s.scrub(err))
+		return 0, fmt.Errorf("connect: %w", s.timeoutErr(ctx, err))
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(database)); err != nil {
-		return 0, fmt.Errorf("use database: %w", s.scrub(err))
+		return 0, fmt.Errorf("use database: %w", s.timeoutErr(ctx, err))
+	}
+	if err := s.setStatementTimeout(ctx, conn, o.QueryTimeout); err != nil {
+		return 0, err
 	}
 	tx, err := conn.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return 0, fmt.Errorf("start read-only transaction: %w", s.scrub(err))
+		return 0, fmt.Errorf("start read-only transaction: %w", s.timeoutErr(ctx, err))
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
 	n, err := stream(ctx, tx, q, args, sink)
 	if err != nil {
-		return n, s.scrub(err)
+		if isServerTimeout(err) {
+			return n, fmt.Errorf("%w of %s exceeded: %w", ErrTimeout, o.QueryTimeout, s.scrub(err))
+		}
+		return n, s.timeoutErr(ctx, err)
 	}
 	return n, nil
+}
+
+// clientGrace is how long after the server's statement timeout the client
+// gives up on its own.
+func clientGrace(d time.Duration) time.Duration { return min(max(d/10, time.Second), 30*time.Second) }
+
+// timeoutErr scrubs err and, when ctx ended on the query timeout, says so.
+func (s *Server) timeoutErr(ctx context.Context, err error) error {
+	err = s.scrub(err)
+	if cause := context.Cause(ctx); cause != nil && errors.Is(cause, ErrTimeout) {
+		return fmt.Errorf("%w (%w)", cause, err)
+	}
+	return err
+}
+
+// isServerTimeout reports a statement the server stopped on its timeout:
+// MariaDB's max_statement_time (1969) or MySQL's MAX_EXECUTION_TIME (3024).
+func isServerTimeout(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1969 || me.Number == 3024)
+}
+
+// setStatementTimeout sets the session's statement timeout to d (0: none)
+// on conn, which comes from the pool and may carry an earlier setting. The
+// server's flavour is detected once per pool.
+func (s *Server) setStatementTimeout(ctx context.Context, conn *sqlx.Conn, d time.Duration) error {
+	s.mu.Lock()
+	fl := s.flavour
+	s.mu.Unlock()
+	if fl == flavourUnknown {
+		var version string
+		if err := conn.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+			return fmt.Errorf("server version: %w", s.timeoutErr(ctx, err))
+		}
+		fl = flavourMySQL
+		if strings.Contains(strings.ToLower(version), "mariadb") {
+			fl = flavourMariaDB
+		}
+		s.mu.Lock()
+		s.flavour = fl
+		s.mu.Unlock()
+	}
+	var err error
+	switch fl {
+	case flavourMariaDB:
+		_, err = conn.ExecContext(ctx, "SET SESSION max_statement_time = ?", d.Seconds())
+	default:
+		_, err = conn.ExecContext(ctx, "SET SESSION max_execution_time = ?", d.Milliseconds())
+	}
+	if err != nil {
+		return fmt.Errorf("set statement timeout: %w", s.timeoutErr(ctx, err))
+	}
+	return nil
 }
 
 func stream(ctx context.Context, tx *sqlx.Tx, q *Query, args []any, sink Sink) (int64, error) {
@@ -264,16 +384,29 @@ func normalize(c schema.Column, v sql.RawBytes, buf *[]byte) []byte {
 }
 
 // Transient reports whether err is worth retrying: the connection failed or
-// was lost, or the server was busy (too many connections, lock wait,
-// deadlock). Permanent errors (access denied, unknown table, syntax) are not.
+// was lost (refused, reset, killed, 2006, 2013, a bad connection), or the
+// server was busy (1040 too many connections, 1203 and 1226 on
+// max_user_connections, 1205 lock wait, 1213 deadlock). Permanent errors (access denied, unknown
+// table, syntax, a read-only violation) are not, and neither are timeouts
+// and cancellations: the same query would only run out of time again.
 func Transient(err error) bool {
 	if err == nil {
 		return false
 	}
+	// context.DeadlineExceeded is a net.Error too; it must not count.
+	if errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
+		if me.Number == 1226 {
+			// A user's own MAX_USER_CONNECTIONS is busy for now; the
+			// hourly limits (max_queries_per_hour, ...) are not.
+			return strings.Contains(me.Message, "max_user_connections")
+		}
 		switch me.Number {
-		case 1040, 1205, 1213, 2006, 2013, 1053, 1077, 1079, 1080, 1152, 1153, 1158, 1159, 1160, 1161:
+		// 1927: MariaDB's "connection was killed" (KILL CONNECTION).
+		case 1040, 1203, 1205, 1213, 1927, 2006, 2013, 1053, 1077, 1079, 1080, 1152, 1153, 1158, 1159, 1160, 1161:
 			return true
 		}
 		return false
