@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -55,8 +56,12 @@ type Source struct {
 	MaxConnections int `yaml:"max_connections"`
 	// Columns names the tenant columns added in front of every row.
 	Columns TenantColumns `yaml:"columns"`
-	// QueryTimeout bounds one tenant's query; 0 means no bound.
+	// QueryTimeout bounds one tenant's query; 0 means no bound. The
+	// server enforces it (max_statement_time on MariaDB,
+	// max_execution_time on MySQL), the client a little later.
 	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// TenantTimeout bounds one tenant, retries included; 0 means no bound.
+	TenantTimeout time.Duration `yaml:"tenant_timeout"`
 
 	Name string `yaml:"-"`
 }
@@ -72,6 +77,11 @@ type TenantColumns struct {
 type Server struct {
 	Name string `yaml:"name"`
 	DSN  Secret `yaml:"dsn"`
+	// TLS to the server: "true" (verify with the system's CAs),
+	// "skip-verify", or the path of a PEM CA bundle file, relative to the
+	// config file's folder (such as the RDS global bundle). Empty leaves
+	// it to the DSN's own tls parameter; setting both is an error.
+	TLS string `yaml:"tls"`
 }
 
 // Secret is a string that never prints.
@@ -82,6 +92,13 @@ func (Secret) String() string { return "[redacted]" }
 
 // GoString hides the value from %#v.
 func (Secret) GoString() string { return `"[redacted]"` }
+
+// LogValue hides the value from log/slog, whose JSON handler would
+// otherwise marshal the string itself.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// MarshalJSON hides the value from encoding/json.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
 
 // Tenants says which databases of a source are tenants: exactly one of Match,
 // List and Registry.
@@ -128,6 +145,9 @@ type Job struct {
 	Key      string        `yaml:"key"`      // incremental: the row's unique key column; default Cursor
 	Lookback Lookback      `yaml:"lookback"` // incremental: re-read this far behind the cursor
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// RunTimeout bounds a whole run; when it passes, the run is cancelled
+	// and publishes nothing. 0 means no bound.
+	RunTimeout time.Duration `yaml:"run_timeout"`
 
 	Name     string         `yaml:"-"`
 	SQL      string         `yaml:"-"` // the query file's text
@@ -437,8 +457,24 @@ func (p *parser) validateSource(s *Source) {
 			p.addf(at("servers", idx, "dsn"), "for example dsn: \"${CRM_DB1_DSN}\"", "source %s: server %s has no dsn", s.Name, srv.Name)
 			continue
 		}
-		if _, err := extract.ParseDSN(string(srv.DSN)); err != nil {
+		dsn, err := extract.ParseDSN(string(srv.DSN))
+		if err != nil {
 			p.addf(at("servers", idx, "dsn"), "user:pass@tcp(host:3306)/", "source %s: server %s: %v", s.Name, srv.Name, err)
+		}
+		if srv.TLS != "" {
+			switch srv.TLS {
+			case "true", "skip-verify":
+			default:
+				if !filepath.IsAbs(srv.TLS) {
+					srv.TLS = filepath.Join(filepath.Dir(p.path), srv.TLS)
+				}
+			}
+			if _, err := extract.TLSConfig(srv.TLS); err != nil {
+				p.addf(at("servers", idx, "tls"), "true, skip-verify or a PEM CA bundle file", "source %s: server %s: %v", s.Name, srv.Name, unwrapPathError(err))
+			}
+			if dsn != nil && dsn.TLSConfig != "" {
+				p.addf(at("servers", idx, "tls"), "remove tls= from the dsn", "source %s: server %s: tls is set both here and in the dsn", s.Name, srv.Name)
+			}
 		}
 	}
 	if s.Concurrency == 0 {
@@ -455,6 +491,15 @@ func (p *parser) validateSource(s *Source) {
 	}
 	if s.QueryTimeout < 0 {
 		p.addf(at("query_timeout"), "", "source %s: query_timeout must not be negative", s.Name)
+	}
+	if s.QueryTimeout > 0 && s.QueryTimeout < time.Millisecond {
+		p.addf(at("query_timeout"), "for example 10m", "source %s: query_timeout %s is below the server's 1ms resolution", s.Name, s.QueryTimeout)
+	}
+	if s.TenantTimeout < 0 {
+		p.addf(at("tenant_timeout"), "", "source %s: tenant_timeout must not be negative", s.Name)
+	}
+	if s.TenantTimeout > 0 && s.QueryTimeout > s.TenantTimeout {
+		p.addf(at("query_timeout"), "query_timeout bounds one try, tenant_timeout all tries of a tenant", "source %s: query_timeout %s is longer than tenant_timeout %s", s.Name, s.QueryTimeout, s.TenantTimeout)
 	}
 	if s.Columns.Server == "" {
 		s.Columns.Server = "server"
@@ -602,6 +647,9 @@ func (p *parser) validateJob(c *Config, j *Job) {
 	}
 	if _, err := load.ParseFormat(j.Output.Format); err != nil {
 		p.addf(at("output", "format"), "", "job %s: output.format: %v", j.Name, err)
+	}
+	if j.RunTimeout < 0 {
+		p.addf(at("run_timeout"), "", "job %s: run_timeout must not be negative", j.Name)
 	}
 	p.validateAthena(j, at)
 	p.validateMode(j, at)
