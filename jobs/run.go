@@ -155,6 +155,11 @@ func Run(ctx context.Context, cfg *config.Config, name string, o Options) (*Resu
 	if r.o.Progress == nil {
 		r.o.Progress = &Progress{}
 	}
+	if job.RunTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, job.RunTimeout, fmt.Errorf("run_timeout %s exceeded", job.RunTimeout))
+		defer cancel()
+	}
 	res, err := r.do(ctx)
 	res.Duration = time.Since(res.Started)
 	if err != nil {
@@ -289,7 +294,7 @@ func (r *run) runWindow(ctx context.Context) error {
 func openServers(src *config.Source) ([]*extract.Server, error) {
 	var servers []*extract.Server
 	for _, s := range src.Servers {
-		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections})
+		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections, TLS: s.TLS})
 		if err != nil {
 			closeServers(servers)
 			return nil, err
@@ -393,6 +398,11 @@ func (r *run) extractAll(ctx context.Context) {
 // tenant extracts one tenant, retrying transient errors into a fresh part.
 func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
 	start := time.Now()
+	if d := r.src.TenantTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("tenant_timeout %s exceeded", d))
+		defer cancel()
+	}
 	retries := r.o.Retries
 	if retries == 0 {
 		retries = 2
@@ -400,6 +410,11 @@ func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
 	for attempt := 0; ; attempt++ {
 		t.Attempts = attempt + 1
 		err := r.attempt(ctx, i, t)
+		if err != nil && ctx.Err() != nil && !errors.Is(err, context.Cause(ctx)) {
+			// Say why the context ended (tenant_timeout, run_timeout, a
+			// failed tenant under policy fail), not just "canceled".
+			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+		}
 		if err == nil || retries < 0 || attempt >= retries || !extract.Transient(err) || ctx.Err() != nil {
 			if err != nil {
 				t.Err = fmt.Errorf("tenant %s/%s: %w", t.Server, t.Database, err)
