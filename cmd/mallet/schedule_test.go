@@ -27,7 +27,7 @@ import (
 // test server, with queries that need no tables: what they check is the
 // process (schedule, signals, /metrics), not the extraction.
 
-// buildMallet builds the binary into a temporary folder.
+// buildMallet builds the full binary (with the demo) into a temporary folder.
 func buildMallet(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mallet")
@@ -36,6 +36,30 @@ func buildMallet(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// TestBinary builds the binary once, as the Dockerfile does (-tags nodemo),
+// and runs the process-level tests against it in parallel.
+func TestBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "mallet")
+	out, err := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, string)
+	}{
+		{"ScheduleRunsSkipsAndStops", testScheduleRunsSkipsAndStops},
+		{"ScheduleReloadKeepsOldConfigOnError", testScheduleReloadKeepsOldConfigOnError},
+		{"RunJobSIGTERM", testRunJobSIGTERM},
+		{"RunJobShardFlag", testRunJobShardFlag},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, bin)
+		})
+	}
 }
 
 // schedFleet creates n empty tenant databases and returns their prefix.
@@ -327,8 +351,7 @@ func listenAddr(p *proc) string {
 // The schedule runs jobs every second, skips a turn while the previous run
 // goes on, counts both on /metrics, and on SIGTERM during a run cancels it
 // after the grace period, publishing nothing of it.
-func TestScheduleRunsSkipsAndStops(t *testing.T) {
-	bin := buildMallet(t)
+func testScheduleRunsSkipsAndStops(t *testing.T, bin string) {
 	prefix := schedFleet(t, 2)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
@@ -417,8 +440,7 @@ func TestScheduleRunsSkipsAndStops(t *testing.T) {
 
 // A SIGHUP with a broken config is logged and the old schedule keeps going;
 // a good config then replaces it. SIGTERM with nothing slow running exits 0.
-func TestScheduleReloadKeepsOldConfigOnError(t *testing.T) {
-	bin := buildMallet(t)
+func testScheduleReloadKeepsOldConfigOnError(t *testing.T, bin string) {
 	prefix := schedFleet(t, 1)
 	dir := t.TempDir()
 	jobs := func(name string) string {
@@ -485,8 +507,7 @@ func TestScheduleReloadKeepsOldConfigOnError(t *testing.T) {
 
 // run job on SIGTERM: a run that ends within the grace period publishes and
 // exits 0; one that does not is cancelled, publishes nothing and exits 1.
-func TestRunJobSIGTERM(t *testing.T) {
-	bin := buildMallet(t)
+func testRunJobSIGTERM(t *testing.T, bin string) {
 	prefix := schedFleet(t, 2)
 	for _, tc := range []struct {
 		name      string
@@ -539,8 +560,7 @@ func TestRunJobSIGTERM(t *testing.T) {
 
 // --shard and MALLET_SHARD split the tenants of a run: the dry runs of all
 // shards list every tenant once.
-func TestRunJobShardFlag(t *testing.T) {
-	bin := buildMallet(t)
+func testRunJobShardFlag(t *testing.T, bin string) {
 	prefix := schedFleet(t, 6)
 	dir := t.TempDir()
 	cfg := schedConfig(t, dir, prefix, `  fast:
