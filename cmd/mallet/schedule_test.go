@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -599,8 +600,48 @@ func testRunJobShardFlag(t *testing.T, bin string) {
 	if len(seen) != 6 {
 		t.Errorf("the shards cover %d tenants, want 6: %v", len(seen), seen)
 	}
+
+	// Real runs of 8 shards over 6 tenants (so some shards are empty) into
+	// one partition: every run succeeds, and the partition holds each
+	// tenant's part once, named after its shard.
+	const shards = 8
+	for k := 1; k <= shards; k++ {
+		cmd := exec.Command(bin, "run", "job", "fast", "--config", cfg, "--log-format", "json", "--shard", fmt.Sprintf("%d/%d", k, shards))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("run shard %d/%d: %v\n%s", k, shards, err, out)
+		}
+	}
+	date := time.Now().In(mustZone(t, "Asia/Tokyo")).Format(time.DateOnly)
+	parts := dataFiles(t, filepath.Join(dir, "out"), "fast", date)
+	if len(parts) != 6 {
+		t.Errorf("partition holds %d parts, want 6: %v", len(parts), parts)
+	}
+	for _, key := range parts {
+		if !regexp.MustCompile(`s[1-8]of8`).MatchString(filepath.Base(key)) {
+			t.Errorf("part %s does not name its shard", key)
+		}
+	}
+	manifests := visible(t, filepath.Join(dir, "out"), "fast")
+	lines := 0
+	for _, text := range manifests {
+		lines += strings.Count(strings.TrimSpace(text), "\n") + 1
+	}
+	if lines < 6 {
+		t.Errorf("the symlink manifests list %d files, want 6: %v", lines, manifests)
+	}
+	t.Logf("%d symlink manifests for %d shards", len(manifests), shards)
+
 	cmd := exec.Command(bin, "run", "job", "fast", "--dry-run", "--config", cfg, "--shard", "4/3")
 	if err := cmd.Run(); err == nil || cmd.ProcessState.ExitCode() != exitUsage {
 		t.Errorf("--shard 4/3: got %v, want exit %d", err, exitUsage)
 	}
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }
