@@ -33,6 +33,7 @@ const (
 	Failed    = "failed"    // nothing published
 	Cancelled = "cancelled" // stopped by shutdown; nothing published
 	Skipped   = "skipped"   // not started: the job's previous run was still going
+	Locked    = "locked"    // not run: another process holds the job's lease
 )
 
 // OutcomeOf classifies the error jobs.Run returned.
@@ -42,6 +43,8 @@ func OutcomeOf(err error) string {
 		return Success
 	case errors.Is(err, jobs.ErrPartial):
 		return Partial
+	case errors.Is(err, jobs.ErrLocked):
+		return Locked
 	case errors.Is(err, context.Canceled):
 		return Cancelled
 	}
@@ -106,7 +109,7 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mallet_runs_total",
-			Help: "Runs by job and outcome (success, partial, failed, cancelled, skipped).",
+			Help: "Runs by job and outcome (success, partial, failed, cancelled, skipped, locked).",
 		}, []string{"mallet_job", "outcome"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mallet_rows_total",
@@ -148,7 +151,7 @@ func New() *Metrics {
 // a job before its first run. The last-success gauge is left absent: zero
 // would read as "failing since 1970".
 func (m *Metrics) Init(job string) {
-	for _, o := range []string{Success, Partial, Failed, Cancelled, Skipped} {
+	for _, o := range []string{Success, Partial, Failed, Cancelled, Skipped, Locked} {
 		m.runs.WithLabelValues(job, o)
 	}
 	m.rows.WithLabelValues(job)

@@ -21,6 +21,7 @@ func TestOutcomeOf(t *testing.T) {
 		{nil, Success},
 		{fmt.Errorf("job x: 1 of 3 tenants failed: %w", jobs.ErrPartial), Partial},
 		{fmt.Errorf("job x: every tenant failed: %w", jobs.ErrFailed), Failed},
+		{fmt.Errorf("job x: lease held by another run: %w", jobs.ErrLocked), Locked},
 		{fmt.Errorf("job x: %w: %w", fmt.Errorf("shutdown: %w", context.Canceled), jobs.ErrFailed), Cancelled},
 	} {
 		if got := OutcomeOf(tc.err); got != tc.want {
