@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/mallet-etl/mallet/demo"
+	"github.com/mallet-etl/mallet/internal/testdb"
 	"github.com/mallet-etl/mallet/load"
 )
 
@@ -41,7 +41,8 @@ func cleanEnv(extra ...string) []string {
 }
 
 // expected holds the demo data's aggregates for the run date, computed
-// with plain SQL on a demo server of our own, apart from mallet's pipeline.
+// with plain SQL on MariaDB loaded with the same sample files: apart from
+// mallet's pipeline and from the embedded engine.
 type expected struct {
 	accessRows int64
 	logins     int64
@@ -51,16 +52,8 @@ type expected struct {
 
 func demoExpected(t *testing.T, tenants int) expected {
 	t.Helper()
-	s, err := demo.Start(t.Context(), demo.Options{Tenants: tenants})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	db, err := sql.Open("mysql", s.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testdb.Open(t)
+	prefix := testdb.Prefix()
 	const w = "BETWEEN '2026-11-25 00:00:00' AND '2026-11-25 23:59:59.999999'"
 	e := expected{totals: map[string][2]int64{}}
 	one := func(q string) int64 {
@@ -70,7 +63,11 @@ func demoExpected(t *testing.T, tenants int) expected {
 		}
 		return n
 	}
-	for _, d := range s.Databases {
+	for i := 1; i <= tenants; i++ {
+		d := fmt.Sprintf("%scrm_t%03d", prefix, i)
+		testdb.Create(t, db, d)
+		testdb.ExecFile(t, db, d, "testdata/sample/tenant_schema.sql")
+		testdb.ExecFile(t, db, d, "testdata/sample/tenant_data.sql", fmt.Sprintf("SET @tenant_no = %d", i))
 		e.accessRows += one("SELECT COUNT(*) FROM " + d + ".access_logs WHERE requested_at " + w)
 		e.logins += one("SELECT COUNT(*) FROM " + d + ".logins WHERE logged_in_at " + w)
 		e.sent += one("SELECT COUNT(*) FROM " + d + ".mail_send_logs WHERE result = 'sent' AND sent_at " + w)
