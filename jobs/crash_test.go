@@ -190,7 +190,8 @@ jobs:
 		t.Parallel()
 		to, _ := crashStore(t, "dir")
 		query := filepath.Join(t.TempDir(), "slow.sql")
-		if err := os.WriteFile(query, []byte("SELECT login_code, SLEEP(0.5) AS slept FROM accounts WHERE id = 1"), 0o600); err != nil {
+		// SLEEP keeps the first run's lease held while the second starts.
+		if err := os.WriteFile(query, []byte("SELECT login_code, SLEEP(1.5) AS slept FROM accounts WHERE id = 1"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cfgPath := filepath.Join(t.TempDir(), "config.yaml")
@@ -200,11 +201,21 @@ jobs:
 		}
 		codes := make([]int, 2)
 		var wg sync.WaitGroup
-		for i := range codes {
+		run := func(i int) {
 			wg.Go(func() {
 				codes[i] = runMallet(t, bin, nil, "run", "job", "slow", "--date", "2026-11-25", "--config", cfgPath).code
 			})
 		}
+		// The second starts once the first holds the lease, so that the
+		// test does not depend on how fast processes start.
+		run(0)
+		lease := filepath.Join(to, "slow", "_mallet", "lease")
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(lease); err == nil {
+				break
+			}
+		}
+		run(1)
 		wg.Wait()
 		slices.Sort(codes)
 		if !slices.Equal(codes, []int{0, 4}) {
