@@ -23,12 +23,14 @@ type runCmd struct {
 	report          string
 }
 
-const runUsage = `mallet run job NAME [--date YYYY-MM-DD] [--dry-run] [--shard K/N] [--config FILE]
+const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N] [--config FILE]
 
 Runs one job now: its query over every tenant database, merged, written and
 published to the job's output. The exit code tells the outcome: 0 success,
 1 failed and nothing published, 2 usage or config error, 3 published without
-some tenants (on_tenant_error: skip).
+some tenants (on_tenant_error: skip), 4 another run of the job holds its
+lease. --from/--to backfill every window of those dates in order, skipping
+windows already committed (--force runs them again); see docs/publishing.md.
 
 On SIGTERM or SIGINT the run gets --shutdown-timeout to finish; then it is
 cancelled, publishes nothing and exits 1. --shard K/N (or MALLET_SHARD) runs
@@ -58,6 +60,7 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	shardFlag(fs, &c.shard)
 	shutdownFlag(fs, &c.shutdownTimeout)
 	fs.StringVar(&c.report, "report", "", "write the run summary as JSON to FILE")
+	bf := backfillFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -88,6 +91,9 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 			return usageErrorf("--date %q: want YYYY-MM-DD", c.date)
 		}
 		o.Date = d
+	}
+	if err := bf.apply(&o, job.Location); err != nil {
+		return err
 	}
 	log.Info("run start", "job", name, "source", job.Source, "output", job.Output.To, "dry_run", c.dryRun)
 	runCtx, cancelRun := graceContext(ctx, c.shutdownTimeout)

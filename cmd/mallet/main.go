@@ -22,6 +22,7 @@ const (
 	exitFailed  = 1 // the run failed and published nothing
 	exitUsage   = 2 // bad command line or config
 	exitPartial = 3 // published without some tenants (on_tenant_error: skip)
+	exitLocked  = 4 // another run of the job holds its lease; nothing done
 )
 
 func main() {
@@ -71,6 +72,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, jobs.ErrPartial):
 		return exitPartial
+	case errors.Is(err, jobs.ErrLocked):
+		return exitLocked
 	}
 	return exitFailed
 }
@@ -101,6 +104,8 @@ Commands:
   version        print the version
   athena ddl JOB print (--write: store) the Athena DDL for a job's output
   inspect URI    print the schema and row count of a file mallet wrote
+  state show JOB        print a job's published partitions, cursors and lease
+  state reset JOB       forget a job's cursors (--tenant server/db for one)
 
 Every command takes --config FILE (default $MALLET_CONFIG or ./config.yaml)
 and --log-format auto|text|json. "mallet <command> --help" shows its flags.
@@ -111,7 +116,8 @@ cancelled run publishes nothing and exits 1. schedule exits 0 after a clean
 shutdown. A second signal ends the process at once.
 
 Exit codes: 0 success, 1 failed (nothing published), 2 usage or config
-error, 3 published without some tenants (on_tenant_error: skip).
+error, 3 published without some tenants (on_tenant_error: skip), 4 another
+run of the job holds its lease (nothing done).
 `
 
 func runMain(ctx context.Context, args []string) error {
@@ -135,6 +141,8 @@ func runMain(ctx context.Context, args []string) error {
 		cmd = &athenaCmd{}
 	case "inspect":
 		cmd = &inspectCmd{}
+	case "state":
+		cmd = &stateCmd{}
 	case "version":
 		cmd = &versionCmd{}
 	case "help", "-h", "--help":
