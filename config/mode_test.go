@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// parseMode parses base with one job j (the given body) in place of its
-// query files window.sql, cursor.sql and plain.sql beside it.
+// parseMode parses base's sources with one job j (the given body) in place
+// of its jobs, with the query files window.sql, cursor.sql and plain.sql
+// beside the config.
 func parseMode(t *testing.T, job string) (*Config, error) {
 	t.Helper()
 	dir := t.TempDir()
