@@ -104,7 +104,7 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 			top.Rows += res.Rows
 			top.Bytes += res.Bytes
 			top.Failed += res.Failed
-			top.Tenants, top.Schema = res.Tenants, res.Schema
+			top.Tenants, top.Schema, top.RunDate = res.Tenants, res.Schema, res.RunDate
 		}
 		if err != nil && !errors.Is(err, ErrPartial) {
 			r.res = top
