@@ -51,6 +51,10 @@ func (l *Lookback) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML writes the lookback as it was written, so that a parsed
+// config marshals back to one that parses the same.
+func (l Lookback) MarshalYAML() (any, error) { return l.Text, nil }
+
 // ParseLookback parses "10m" (a duration) or "1000" (a count).
 func ParseLookback(s string) (Lookback, error) {
 	s = strings.TrimSpace(s)
