@@ -462,3 +462,42 @@ func listKeys(t *testing.T, c *s3.Client) []string {
 	}
 	return keys
 }
+
+// TestS3SSEFromConfig checks that s3.sse and s3.kms_key_id reach every
+// request that writes an object.
+func TestS3SSEFromConfig(t *testing.T) {
+	f := newFleet(t, 1)
+	backend := s3mem.New()
+	if err := backend.CreateBucket("bucket"); err != nil {
+		t.Fatal(err)
+	}
+	fake := gofakes3.New(backend).Server()
+	var mu sync.Mutex
+	var writes, bare []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		write := r.Method == http.MethodPut && !q.Has("uploadId") || r.Method == http.MethodPost && q.Has("uploads")
+		if write {
+			mu.Lock()
+			writes = append(writes, r.URL.Path)
+			if r.Header.Get("X-Amz-Server-Side-Encryption") != "aws:kms" || r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != "key-1" {
+				bare = append(bare, r.Method+" "+r.URL.Path)
+			}
+			mu.Unlock()
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	s3test.Setenv(t, srv.URL)
+	cfg := f.faultJob(t, "SELECT seq FROM seq_1_to_10", "", "", "s3://bucket/out")
+	cfg.S3.SSE, cfg.S3.KMSKeyID = "aws:kms", "key-1"
+	if _, err := jobs.Run(t.Context(), cfg, "j", jobs.Options{Date: runDate}); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if len(writes) < 3 {
+		t.Fatalf("only %d writes seen: %v", len(writes), writes)
+	}
+	if len(bare) > 0 {
+		t.Errorf("writes without aws:kms and key-1: %v", bare)
+	}
+}
