@@ -47,11 +47,17 @@ type Encoder interface {
 func NewEncoder(f Format, w io.Writer, s schema.Schema) (Encoder, error) {
 	switch f {
 	case Parquet:
-		return NewParquetWriter(w, s, ParquetOptions{})
-	case CSV:
-		return NewCSVWriter(w, s, false)
-	case CSVGzip:
-		return NewCSVWriter(w, s, true)
+		p, err := NewParquetWriter(w, s, ParquetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	case CSV, CSVGzip:
+		c, err := NewCSVWriter(w, s, f == CSVGzip)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	return nil, fmt.Errorf("load: unknown format %q", f)
 }

@@ -12,8 +12,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/deprecated"
@@ -38,9 +40,9 @@ const (
 	// current page of each column, uncompressed; a page is cut when it is full.
 	parquetPageBytes = 256 << 10
 
-	// Rows reach parquet-go in batches: WriteRows has a cost per call and per
-	// column that one row at a time would pay for every row. A batch also
-	// ends when the bytes it copied reach parquetBatchBytes.
+	// Rows reach parquet-go in batches, column by column: a column writer has
+	// a cost per call that one row at a time would pay for every value. A
+	// batch also ends when the bytes it copied reach parquetBatchBytes.
 	parquetBatchRows  = 512
 	parquetBatchBytes = 1 << 20
 
@@ -62,7 +64,8 @@ type ParquetOptions struct {
 	// parquet-go keeps the compressed pages of the open row group in memory
 	// until the row group is complete (a column chunk is contiguous in the
 	// file), so this bounds the writer's memory: about one compressed row
-	// group, plus a 256 KiB page buffer per column, plus one batch of rows.
+	// group, plus a 256 KiB page buffer per column, one batch of rows (512
+	// rows, or 1 MiB of values) and a zstd encoder (about 3 MiB, pooled).
 	// Memory does not grow with the number of rows in the file, except for
 	// the footer's page index (tens of bytes per page and column).
 	RowGroupRows int
@@ -74,10 +77,10 @@ type ParquetWriter struct {
 	w    *parquet.GenericWriter[any]
 	cols []parquetColumn
 
-	// The batch of rows not yet given to parquet-go: batch[i] is a window of
-	// vals, and the String, Binary and decimal values point into arena.
-	batch []parquet.Row
-	vals  []parquet.Value
+	// The batch of rows not yet given to parquet-go, by column: vals[i][j] is
+	// the value of column i in row j. String, Binary and decimal values point
+	// into arena.
+	vals  [][]parquet.Value
 	arena []byte
 	n     int
 
@@ -160,6 +163,10 @@ func NewParquetWriter(w io.Writer, s schema.Schema, o ParquetOptions) (*ParquetW
 		// DELTA_LENGTH_BYTE_ARRAY) are what every engine reads.
 		parquet.DataPageVersion(1),
 		parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.Plain),
+		// Engines prune with the column chunk statistics and the page index,
+		// which stay; min/max in every page header would cost a second pass
+		// over each page's values.
+		parquet.DataPageStatistics(false),
 		parquet.PageBufferSize(parquetPageBytes),
 		parquet.WriteBufferSize(256<<10),
 		parquet.MaxRowsPerRowGroup(int64(groupRows)),
@@ -173,14 +180,14 @@ func NewParquetWriter(w io.Writer, s schema.Schema, o ParquetOptions) (*ParquetW
 	p := &ParquetWriter{
 		w:          parquet.NewGenericWriter[any](w, config),
 		cols:       cols,
-		batch:      make([]parquet.Row, batchRows),
-		vals:       make([]parquet.Value, batchRows*len(cols)),
+		vals:       make([][]parquet.Value, len(cols)),
 		arena:      make([]byte, 0, 64<<10),
 		groupRows:  groupRows,
 		groupBytes: parquetRowGroupBytes,
 	}
-	for i := range p.batch {
-		p.batch[i] = p.vals[i*len(cols) : (i+1)*len(cols) : (i+1)*len(cols)]
+	values := make([]parquet.Value, batchRows*len(cols))
+	for i := range p.vals {
+		p.vals[i] = values[i*batchRows : (i+1)*batchRows : (i+1)*batchRows]
 	}
 	return p, nil
 }
@@ -188,7 +195,7 @@ func NewParquetWriter(w io.Writer, s schema.Schema, o ParquetOptions) (*ParquetW
 func parquetCodec(name string) (compress.Codec, error) {
 	switch name {
 	case "", "zstd":
-		return &parquet.Zstd, nil
+		return &pageZstd, nil
 	case "snappy":
 		return &parquet.Snappy, nil
 	case "gzip":
@@ -198,6 +205,46 @@ func parquetCodec(name string) (compress.Codec, error) {
 	}
 	return nil, fmt.Errorf("parquet: unknown compression %q (want zstd, snappy, gzip or none)", name)
 }
+
+// pageZstd is zstd at its default level (about zstd -3) with a 1 MiB window.
+// parquet-go's zstd codec keeps the level's 8 MiB window, for which
+// klauspost/compress gives every pooled encoder a 16 MiB history (32 MiB
+// measured per writer), although each page, the unit of compression, is
+// compressed on its own and is about 256 KiB. Files are the same size.
+var pageZstd = zstdCodec{window: 1 << 20}
+
+// zstdCodec is a parquet-go codec writing zstd frames with a given window.
+type zstdCodec struct {
+	window   int // a power of two
+	encoders sync.Pool
+}
+
+func (c *zstdCodec) String() string                            { return "ZSTD" }
+func (c *zstdCodec) CompressionCodec() format.CompressionCodec { return format.Zstd }
+
+// Encode compresses src into dst, reusing dst's capacity.
+func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
+	e, _ := c.encoders.Get().(*zstd.Encoder)
+	if e == nil {
+		var err error
+		e, err = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithWindowSize(c.window),
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithZeroFrames(true),
+			zstd.WithEncoderCRC(false),
+		)
+		if err != nil {
+			return dst, fmt.Errorf("zstd: %w", err)
+		}
+	}
+	dst = e.EncodeAll(src, dst[:0])
+	c.encoders.Put(e)
+	return dst, nil
+}
+
+// Decode is parquet-go's; readers choose the codec from the file anyway.
+func (c *zstdCodec) Decode(dst, src []byte) ([]byte, error) { return parquet.Zstd.Decode(dst, src) }
 
 // Write encodes one row: row[i] is the value of column i in MySQL's text
 // form, nil for NULL. Write keeps no reference to row or its slices.
@@ -216,17 +263,16 @@ func (p *ParquetWriter) Write(row [][]byte) error {
 	if len(row) != len(p.cols) {
 		return fmt.Errorf("parquet: row has %d values, schema has %d columns", len(row), len(p.cols))
 	}
-	vals := p.batch[p.n]
 	mark := len(p.arena)
 	for i, b := range row {
-		if err := p.encode(&vals[i], &p.cols[i], b); err != nil {
+		if err := p.encode(&p.vals[i][p.n], &p.cols[i], b); err != nil {
 			p.arena = p.arena[:mark]
 			return err
 		}
 	}
 	p.n++
 	p.rows++
-	if p.n == len(p.batch) || len(p.arena) >= parquetBatchBytes {
+	if p.n == len(p.vals[0]) || len(p.arena) >= parquetBatchBytes {
 		return p.flushBatch()
 	}
 	return nil
@@ -255,18 +301,24 @@ func (p *ParquetWriter) Close() error {
 	return nil
 }
 
-// flushBatch hands the batch to parquet-go and ends the row group when it is
-// full. WriteRows copies every value, byte arrays included, into parquet-go's
-// column buffers before it returns, so the arena is free again afterwards.
+// flushBatch hands the batch to parquet-go's column writers and ends the row
+// group when it is full. A column writer copies the values, byte arrays
+// included, into its page buffer before it returns (cutting a page when the
+// buffer is full), so the arena is free again afterwards.
+//
+// Writing by column is parquet-go's documented alternative to WriteRows,
+// which would first regroup the values of rows by column. It leaves the row
+// group boundaries to this writer, which ends the row group itself.
 func (p *ParquetWriter) flushBatch() error {
-	rows := p.batch[:p.n]
-	for len(rows) > 0 {
-		k := min(len(rows), p.groupRows-p.inGroup)
-		if _, err := p.w.WriteRows(rows[:k]); err != nil {
-			p.err = fmt.Errorf("parquet: write rows: %w", err)
-			return p.err
+	for off := 0; off < p.n; {
+		k := min(p.n-off, p.groupRows-p.inGroup)
+		for i, cw := range p.w.ColumnWriters() {
+			if _, err := cw.WriteRowValues(p.vals[i][off : off+k]); err != nil {
+				p.err = fmt.Errorf("parquet: write column %q: %w", p.cols[i].name, err)
+				return p.err
+			}
 		}
-		rows = rows[k:]
+		off += k
 		p.inGroup += k
 		if p.inGroup >= p.groupRows || p.w.Size()-p.groupStart >= p.groupBytes {
 			if err := p.w.Flush(); err != nil {
@@ -277,12 +329,16 @@ func (p *ParquetWriter) flushBatch() error {
 			p.groupStart = p.w.Size()
 		}
 	}
-	p.n = 0
 	if cap(p.arena) > 4*parquetBatchBytes {
-		p.arena = make([]byte, 0, 64<<10) // do not keep the room a huge value took
+		// Do not keep the room a huge value took, nor let old values pin it.
+		p.arena = make([]byte, 0, 64<<10)
+		for _, vals := range p.vals {
+			clear(vals)
+		}
 	} else {
 		p.arena = p.arena[:0]
 	}
+	p.n = 0
 	return nil
 }
 
@@ -386,9 +442,9 @@ func (p *ParquetWriter) copy(b []byte) []byte {
 // invalid is the error for a value that is not valid text for the column,
 // showing at most 64 bytes of it.
 func (c *parquetColumn) invalid(b []byte, err error) error {
-	const max = 64
-	s := string(b[:min(len(b), max)])
-	if len(b) > max {
+	const limit = 64
+	s := string(b[:min(len(b), limit)])
+	if len(b) > limit {
 		s += "..."
 	}
 	kind := c.kind.String()
@@ -540,11 +596,11 @@ func (b signedDecimalBuffer) Clone() parquet.ColumnBuffer {
 
 type signedDecimalPage struct{ parquet.Page }
 
-func (p signedDecimalPage) Bounds() (min, max parquet.Value, ok bool) {
+func (p signedDecimalPage) Bounds() (minValue, maxValue parquet.Value, ok bool) {
 	d := p.Data()
 	data, size := d.FixedLenByteArray()
 	if size == 0 || len(data) < size {
-		return min, max, false
+		return minValue, maxValue, false
 	}
 	lo, hi := data[:size], data[:size]
 	for i := size; i+size <= len(data); i += size {
@@ -586,8 +642,8 @@ type signedDecimalIndexer struct {
 
 func (x *signedDecimalIndexer) Reset() { *x = signedDecimalIndexer{} }
 
-func (x *signedDecimalIndexer) IndexPage(numValues, numNulls int64, min, max parquet.Value) {
-	null := numValues == numNulls || min.IsNull() || max.IsNull()
+func (x *signedDecimalIndexer) IndexPage(numValues, numNulls int64, minValue, maxValue parquet.Value) {
+	null := numValues == numNulls || minValue.IsNull() || maxValue.IsNull()
 	x.nullPages = append(x.nullPages, null)
 	x.nullCounts = append(x.nullCounts, numNulls)
 	if null {
@@ -595,8 +651,8 @@ func (x *signedDecimalIndexer) IndexPage(numValues, numNulls int64, min, max par
 		x.max = append(x.max, []byte{})
 		return
 	}
-	x.min = append(x.min, bytes.Clone(min.ByteArray()))
-	x.max = append(x.max, bytes.Clone(max.ByteArray()))
+	x.min = append(x.min, bytes.Clone(minValue.ByteArray()))
+	x.max = append(x.max, bytes.Clone(maxValue.ByteArray()))
 }
 
 // ColumnIndex returns slices the indexer does not reuse: parquet-go keeps the
