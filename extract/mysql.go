@@ -311,20 +311,7 @@ func stream(ctx context.Context, tx *sqlx.Tx, q *Query, args []any, sink Sink) (
 	if err != nil {
 		return 0, fmt.Errorf("column types: %w", err)
 	}
-	cols := make(schema.Schema, len(types))
-	for i, t := range types {
-		prec, scale, _ := t.DecimalSize()
-		if t.DatabaseTypeName() == "DECIMAL" && prec < schema.MaxDecimalPrecision {
-			// The driver derives precision from the display width minus a
-			// sign position and cannot tell whether the column is
-			// UNSIGNED, so an unsigned DECIMAL(p,s) is reported as p-1
-			// digits (go-sql-driver/mysql#1813, fixed after v1.10.1). One
-			// more digit makes every value fit; a signed column is
-			// declared one digit wider than it needs.
-			prec++
-		}
-		cols[i] = schema.FromMySQL(t.Name(), t.DatabaseTypeName(), prec, scale)
-	}
+	cols := columns(types)
 	if err := sink.Start(cols); err != nil {
 		return 0, err
 	}
@@ -453,6 +440,12 @@ func (s *Server) Columns(ctx context.Context, database string, q *Query, args []
 	if err != nil {
 		return nil, fmt.Errorf("column types: %w", s.scrub(err))
 	}
+	cols := columns(types)
+	return cols, s.scrub(rows.Err())
+}
+
+// columns maps the driver's column types to output columns.
+func columns(types []*sql.ColumnType) schema.Schema {
 	cols := make(schema.Schema, len(types))
 	for i, t := range types {
 		prec, scale, _ := t.DecimalSize()
@@ -467,5 +460,5 @@ func (s *Server) Columns(ctx context.Context, database string, q *Query, args []
 		}
 		cols[i] = schema.FromMySQL(t.Name(), t.DatabaseTypeName(), prec, scale)
 	}
-	return cols, s.scrub(rows.Err())
+	return cols
 }
