@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -713,14 +715,7 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // JobNames returns the job names in order.
 func (c *Config) JobNames() []string { return sortedKeys(c.Jobs) }

@@ -97,7 +97,7 @@ func (f *fleet) query(t *testing.T, database, text string, params map[string]any
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "USE `"+database+"`"); err != nil {
+	if _, err := conn.ExecContext(t.Context(), "USE "+extract.QuoteIdent(database)); err != nil {
 		t.Fatal(err)
 	}
 	q, err := extract.ParseQuery(text)

@@ -1,11 +1,11 @@
 package jobs_test
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,14 +105,14 @@ func TestHostileDatabaseNames(t *testing.T) {
 	f := &fleet{db: db, prefix: prefix}
 	for _, name := range append([]string{canary}, names...) {
 		testdb.Create(t, db, name)
-		quotedExec(t, db, name, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40))")
-		quotedExec(t, db, name, "INSERT INTO t VALUES (1, ?), (2, 'two')", name)
+		f.exec(t, name, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40))")
+		f.exec(t, name, "INSERT INTO t VALUES (1, ?), (2, 'two')", name)
 	}
 	reg := prefix + "reg"
 	testdb.Create(t, db, reg)
-	quotedExec(t, db, reg, "CREATE TABLE tenants (server VARCHAR(10), `database` VARCHAR(64))")
+	f.exec(t, reg, "CREATE TABLE tenants (server VARCHAR(10), `database` VARCHAR(64))")
 	for _, name := range names {
-		quotedExec(t, db, reg, "INSERT INTO tenants VALUES ('db1', ?)", name)
+		f.exec(t, reg, "INSERT INTO tenants VALUES ('db1', ?)", name)
 	}
 	qpath := filepath.Join(t.TempDir(), "q.sql")
 	if err := os.WriteFile(qpath, []byte("SELECT id, v, :database AS param, DATABASE() AS current FROM t ORDER BY id"), 0o600); err != nil {
@@ -145,81 +145,16 @@ jobs:
 			}
 			_, rows := readOutput(t, res, dirOpener(t, out))
 			var want [][]*string
-			sorted := append([]string{}, names...)
-			for i := range sorted { // tenant order: sorted by name
-				for j := i + 1; j < len(sorted); j++ {
-					if sorted[j] < sorted[i] {
-						sorted[i], sorted[j] = sorted[j], sorted[i]
-					}
-				}
-			}
+			sorted := slices.Sorted(slices.Values(names)) // the run's tenant order
 			for _, name := range sorted {
-				for _, r := range quotedQuery(t, f, name, "SELECT id, v, DATABASE(), DATABASE() FROM t ORDER BY id", nil) {
+				for _, r := range f.query(t, name, "SELECT id, v, DATABASE(), DATABASE() FROM t ORDER BY id", nil) {
 					want = append(want, tenantRows(name, [][]*string{r})...)
 				}
 			}
 			compareRows(t, res, rows, want, false)
-			if n := len(quotedQuery(t, f, canary, "SELECT 1 FROM t", nil)); n != 2 {
+			if n := len(f.query(t, canary, "SELECT 1 FROM t", nil)); n != 2 {
 				t.Errorf("canary database %s has %d rows, want 2", canary, n)
 			}
 		})
 	}
-}
-
-// quotedExec is fleet.exec for any database name.
-func quotedExec(t *testing.T, db *sql.DB, database, query string, args ...any) {
-	t.Helper()
-	conn, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "USE "+extract.QuoteIdent(database)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(t.Context(), query, args...); err != nil {
-		t.Fatalf("exec %s: %v", query, err)
-	}
-}
-
-// quotedQuery is fleet.query for any database name.
-func quotedQuery(t *testing.T, f *fleet, database, query string, _ map[string]any) [][]*string {
-	t.Helper()
-	conn, err := f.db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "USE "+extract.QuoteIdent(database)); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := conn.QueryContext(t.Context(), query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out [][]*string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		dest := make([]any, len(cols))
-		for i := range vals {
-			dest[i] = &vals[i]
-		}
-		if err := rows.Scan(dest...); err != nil {
-			t.Fatal(err)
-		}
-		row := make([]*string, len(cols))
-		for i, v := range vals {
-			if v.Valid {
-				s := v.String
-				row[i] = &s
-			}
-		}
-		out = append(out, row)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

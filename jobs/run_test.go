@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
@@ -299,7 +300,7 @@ func (f *fleet) exec(t *testing.T, database, query string, args ...any) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "USE `"+database+"`"); err != nil {
+	if _, err := conn.ExecContext(t.Context(), "USE "+extract.QuoteIdent(database)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.ExecContext(t.Context(), query, args...); err != nil {
