@@ -33,7 +33,7 @@ import (
 // (where the file system has no user xattrs, they hash the file instead).
 //
 // Unlike S3, a key cannot be both an object and a folder: with "a" stored,
-// Put("a/b") fails. Empty folders left by Delete and Move stay.
+// Put("a/b") fails. Empty folders left by Delete stay.
 type Dir struct {
 	root string // absolute and clean
 }
@@ -96,8 +96,8 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 // only if key does not exist; otherwise only if key's current ETag is
 // ifMatch. It returns the new ETag. When the condition fails, the error
 // wraps ErrPrecondition. Conditional writes are serialised across
-// processes by flock on the store's lock file; a plain Put, Move or Delete
-// of the same key does not take the lock.
+// processes by flock on the store's lock file; a plain Put or Delete of the
+// same key does not take the lock.
 func (d *Dir) WriteIf(ctx context.Context, key string, data []byte, ifMatch string) (string, error) {
 	if err := checkKey(key); err != nil {
 		return "", d.errorf("write", key, err)
@@ -277,43 +277,6 @@ func (d *Dir) Delete(ctx context.Context, keys ...string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Move renames src to dst, replacing dst, atomically. A missing src is an
-// error wrapping fs.ErrNotExist.
-func (d *Dir) Move(ctx context.Context, src, dst string) error {
-	if err := checkKey(src); err != nil {
-		return d.errorf("move", src, err)
-	}
-	if err := checkKey(dst); err != nil {
-		return d.errorf("move", dst, err)
-	}
-	fail := func(err error) error {
-		return fmt.Errorf("dir: move %s to %s: %w", d.URI(src), d.URI(dst), bare(err))
-	}
-	sp, dp := d.path(src), d.path(dst)
-	fi, err := os.Lstat(sp)
-	if err != nil {
-		return fail(notExistIfNotDir(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return fail(fs.ErrNotExist)
-	}
-	if err := os.MkdirAll(filepath.Dir(dp), dirPerm); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(sp, dp); err != nil {
-		return fail(err)
-	}
-	if err := syncDir(filepath.Dir(dp)); err != nil {
-		return fail(err)
-	}
-	if filepath.Dir(sp) != filepath.Dir(dp) {
-		if err := syncDir(filepath.Dir(sp)); err != nil {
-			return fail(err)
-		}
-	}
-	return nil
 }
 
 // AbortIncomplete removes the temp files of unfinished writes under prefix,

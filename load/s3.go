@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -23,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	"golang.org/x/sync/errgroup"
 )
 
 // S3 is a store in an S3 bucket under a key prefix. Put streams through a
@@ -37,7 +35,6 @@ type S3 struct {
 	sse         types.ServerSideEncryption
 	kmsKeyID    *string
 	concurrency int
-	copyLimit   int64 // largest object Move copies in one CopyObject
 }
 
 // S3Options tunes an S3 store. The zero value is usable.
@@ -67,12 +64,6 @@ type S3Options struct {
 const (
 	minPartSize     = 5 << 20
 	defaultPartSize = 8 << 20
-	// maxCopySize is the largest object a single CopyObject can copy.
-	maxCopySize = 5 << 30
-	// copyPartSize is the smallest part of a multipart copy; S3 allows
-	// 10,000 parts, so it covers objects up to 5 TiB, S3's own limit.
-	copyPartSize = 512 << 20
-	maxCopyParts = 10000
 	// deleteBatch is the most keys one DeleteObjects takes.
 	deleteBatch = 1000
 	// abortTimeout bounds aborting an upload after its context is done,
@@ -100,7 +91,7 @@ const (
 // An error means the options are invalid or the SDK config could not be
 // loaded; NewS3 does not contact S3.
 func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error) {
-	s := &S3{bucket: bucket, concurrency: o.Concurrency, copyLimit: maxCopySize}
+	s := &S3{bucket: bucket, concurrency: o.Concurrency}
 	if bucket == "" || strings.ContainsAny(bucket, "/?#") {
 		return nil, fmt.Errorf("s3: invalid bucket name %q", bucket)
 	}
@@ -448,125 +439,6 @@ func (s *S3) Delete(ctx context.Context, keys ...string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Move copies src to dst, replacing dst, then deletes src. It is not
-// atomic: if the delete fails, both exist and the error says so. Objects
-// over 5 GiB are copied part by part (UploadPartCopy), aborted on failure.
-// A missing src is an error wrapping fs.ErrNotExist.
-func (s *S3) Move(ctx context.Context, src, dst string) error {
-	if err := checkKey(src); err != nil {
-		return s.errorf("move", src, err)
-	}
-	if err := checkKey(dst); err != nil {
-		return s.errorf("move", dst, err)
-	}
-	fail := func(err error) error {
-		return fmt.Errorf("s3: move %s to %s: %w", s.URI(src), s.URI(dst), translate(err))
-	}
-	head, err := s.head(ctx, src)
-	if err != nil {
-		return fail(err)
-	}
-	if size := aws.ToInt64(head.ContentLength); size > s.copyLimit {
-		err = s.copyParts(ctx, src, dst, size, head)
-	} else {
-		_, err = s.client.CopyObject(ctx, &s3.CopyObjectInput{
-			Bucket:               aws.String(s.bucket),
-			Key:                  s.key(dst),
-			CopySource:           s.copySource(src),
-			ServerSideEncryption: s.sse,
-			SSEKMSKeyId:          s.kmsKeyID,
-		})
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: s.key(src)}); err != nil {
-		return fail(fmt.Errorf("copied, but delete of the source failed: %w", err))
-	}
-	return nil
-}
-
-// copySource is the x-amz-copy-source value: "bucket/key", URL-encoded.
-// "+" is encoded too, as some servers decode it as a space.
-func (s *S3) copySource(key string) *string {
-	segs := strings.Split(s.bucket+"/"+s.prefix+key, "/")
-	for i, seg := range segs {
-		segs[i] = strings.ReplaceAll(url.PathEscape(seg), "+", "%2B")
-	}
-	return aws.String(strings.Join(segs, "/"))
-}
-
-// copyParts copies an object too big for CopyObject with a multipart upload
-// of UploadPartCopy parts, keeping its content headers and metadata.
-func (s *S3) copyParts(ctx context.Context, src, dst string, size int64, head *s3.HeadObjectOutput) (err error) {
-	created, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket:               aws.String(s.bucket),
-		Key:                  s.key(dst),
-		ContentType:          head.ContentType,
-		ContentEncoding:      head.ContentEncoding,
-		Metadata:             head.Metadata,
-		ServerSideEncryption: s.sse,
-		SSEKMSKeyId:          s.kmsKeyID,
-	})
-	if err != nil {
-		return err
-	}
-	id := aws.ToString(created.UploadId)
-	defer func() {
-		if err != nil {
-			if aerr := s.abort(ctx, dst, id); aerr != nil {
-				err = errors.Join(err, aerr)
-			}
-		}
-	}()
-	ranges := copyRanges(size, copyPartSize)
-	parts := make([]types.CompletedPart, len(ranges))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.concurrency)
-	for i, r := range ranges {
-		n := aws.Int32(int32(i + 1))
-		g.Go(func() error {
-			out, err := s.client.UploadPartCopy(gctx, &s3.UploadPartCopyInput{
-				Bucket:          aws.String(s.bucket),
-				Key:             s.key(dst),
-				UploadId:        aws.String(id),
-				PartNumber:      n,
-				CopySource:      s.copySource(src),
-				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", r[0], r[1])),
-			})
-			if err != nil {
-				return fmt.Errorf("copy part %d: %w", *n, err)
-			}
-			if out.CopyPartResult == nil {
-				return fmt.Errorf("copy part %d: no etag in response", *n)
-			}
-			parts[i] = types.CompletedPart{ETag: out.CopyPartResult.ETag, PartNumber: n}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket:          aws.String(s.bucket),
-		Key:             s.key(dst),
-		UploadId:        aws.String(id),
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-	})
-	return err
-}
-
-// copyRanges splits size bytes into inclusive byte ranges of at least
-// minPart bytes (the last may be shorter) and at most maxCopyParts ranges.
-func copyRanges(size, minPart int64) [][2]int64 {
-	part := max(minPart, (size+maxCopyParts-1)/maxCopyParts)
-	var out [][2]int64
-	for off := int64(0); off < size; off += part {
-		out = append(out, [2]int64{off, min(off+part, size) - 1})
-	}
-	return out
 }
 
 // AbortIncomplete aborts every pending multipart upload under prefix, such

@@ -38,7 +38,6 @@ type store interface {
 	Stat(ctx context.Context, key string) (Info, error)
 	List(ctx context.Context, prefix string) ([]Info, error)
 	Delete(ctx context.Context, keys ...string) error
-	Move(ctx context.Context, src, dst string) error
 	AbortIncomplete(ctx context.Context, prefix string) error
 	URI(key string) string
 }
@@ -268,41 +267,6 @@ func testStore(t *testing.T, newStore func(t *testing.T) store) {
 		}
 		if got, want := listKeys(t, s, "many/"), []string{"many/9999"}; !slices.Equal(got, want) {
 			t.Errorf("left %q, want %q", got, want)
-		}
-	})
-
-	t.Run("Move", func(t *testing.T) {
-		s := newStore(t)
-		put(t, s, "stage/x.csv", "x")
-		put(t, s, "final/y.csv", "old y")
-		for _, tc := range []struct {
-			name     string
-			src, dst string
-			wantErr  error
-			want     string // dst content after
-		}{
-			{"new name", "stage/x.csv", "final/deeper/x.csv", nil, "x"},
-			{"missing source", "stage/x.csv", "final/z.csv", fs.ErrNotExist, ""},
-			{"replaces", "final/deeper/x.csv", "final/y.csv", nil, "x"},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				err := s.Move(t.Context(), tc.src, tc.dst)
-				if !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
-					t.Fatalf("Move = %v, want %v", err, tc.wantErr)
-				}
-				if err != nil {
-					return
-				}
-				if got, _ := get(t, s, tc.dst); string(got) != tc.want {
-					t.Errorf("dst = %q, want %q", got, tc.want)
-				}
-				if _, err := s.Stat(t.Context(), tc.src); !errors.Is(err, fs.ErrNotExist) {
-					t.Errorf("Stat(src) = %v, want not exist", err)
-				}
-			})
-		}
-		if got, want := listKeys(t, s, ""), []string{"final/y.csv"}; !slices.Equal(got, want) {
-			t.Errorf("keys = %q, want %q", got, want)
 		}
 	})
 
@@ -710,10 +674,6 @@ func TestStoreS3SSE(t *testing.T) {
 		t.Run(o.SSE, func(t *testing.T) {
 			o.PartSize = testPartSize
 			s, _ := newTestS3(t, o)
-			plain, err := NewS3(t.Context(), testBucket, testPrefix, S3Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			put(t, s, "put-small", "x")
 			if _, err := s.Put(t.Context(), "put-multipart", bytes.NewReader(randomBytes(6<<20))); err != nil {
 				t.Fatal(err)
@@ -721,11 +681,7 @@ func TestStoreS3SSE(t *testing.T) {
 			if _, err := s.WriteIf(t.Context(), "write-if", []byte("x"), ""); err != nil {
 				t.Fatal(err)
 			}
-			put(t, plain, "unencrypted", "x")
-			if err := s.Move(t.Context(), "unencrypted", "moved"); err != nil {
-				t.Fatal(err)
-			}
-			for _, key := range []string{"put-small", "put-multipart", "write-if", "moved"} {
+			for _, key := range []string{"put-small", "put-multipart", "write-if"} {
 				h, err := s.head(t.Context(), key)
 				if err != nil {
 					t.Fatal(err)
@@ -738,51 +694,6 @@ func TestStoreS3SSE(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestStoreS3MoveParts forces the multipart copy used above 5 GiB. gofakes3
-// has no UploadPartCopy, so this checks only that a failed copy leaves the
-// source, no destination and no pending upload.
-func TestStoreS3MoveParts(t *testing.T) {
-	s, srv := newTestS3(t, S3Options{})
-	s.copyLimit = 1
-	put(t, s, "src", "some data")
-	if err := s.Move(t.Context(), "src", "dst"); err == nil {
-		t.Fatal("Move succeeded; gofakes3 has learnt UploadPartCopy, so test the success path")
-	}
-	if srv.Requests("UploadPartCopy") == 0 || srv.Requests("AbortMultipartUpload") == 0 {
-		t.Errorf("UploadPartCopy %d, AbortMultipartUpload %d requests, want both > 0",
-			srv.Requests("UploadPartCopy"), srv.Requests("AbortMultipartUpload"))
-	}
-	objects, pending := leftovers(t, s)
-	if want := []string{"src"}; !slices.Equal(objects, want) || len(pending) != 0 {
-		t.Errorf("objects %q, pending %q; want %q and none", objects, pending, want)
-	}
-}
-
-func TestStoreS3CopyRanges(t *testing.T) {
-	const GiB = 1 << 30
-	for _, tc := range []struct {
-		size, min int64
-		want      [][2]int64
-	}{
-		{10, 4, [][2]int64{{0, 3}, {4, 7}, {8, 9}}},
-		{8, 4, [][2]int64{{0, 3}, {4, 7}}},
-		{3, 4, [][2]int64{{0, 2}}},
-	} {
-		if got := copyRanges(tc.size, tc.min); !slices.Equal(got, tc.want) {
-			t.Errorf("copyRanges(%d, %d) = %v, want %v", tc.size, tc.min, got, tc.want)
-		}
-	}
-	for _, size := range []int64{5*GiB + 1, 100 * GiB, 5 << 40} {
-		got := copyRanges(size, copyPartSize)
-		if len(got) > maxCopyParts || got[0][0] != 0 || got[len(got)-1][1] != size-1 {
-			t.Errorf("copyRanges(%d): %d parts from %d to %d", size, len(got), got[0][0], got[len(got)-1][1])
-		}
-		if part := got[0][1] + 1; part < copyPartSize || part > 5*GiB {
-			t.Errorf("copyRanges(%d): part size %d outside [%d, 5 GiB]", size, part, copyPartSize)
-		}
 	}
 }
 
@@ -893,9 +804,6 @@ func TestStoreDirPerms(t *testing.T) {
 	if _, err := d.WriteIf(t.Context(), "a/state", []byte("x"), ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Move(t.Context(), "a/b/put.csv", "c/moved.csv"); err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		path string
 		want fs.FileMode
@@ -903,9 +811,8 @@ func TestStoreDirPerms(t *testing.T) {
 		{"", fs.ModeDir | dirPerm},
 		{"a", fs.ModeDir | dirPerm},
 		{"a/b", fs.ModeDir | dirPerm},
-		{"c", fs.ModeDir | dirPerm},
 		{"a/state", filePerm},
-		{"c/moved.csv", filePerm},
+		{"a/b/put.csv", filePerm},
 		{lockName, filePerm},
 	} {
 		fi, err := os.Stat(filepath.Join(root, tc.path))
