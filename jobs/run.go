@@ -10,12 +10,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"hash"
 	"io"
 	"log/slog"
+	"maps"
+	mrand "math/rand/v2"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -181,7 +182,6 @@ type run struct {
 	servers map[string]*extract.Server
 	store   Store
 	attrs   []string
-	date    time.Time
 
 	// publishing (publish.go): the lease held, the state as last read or
 	// committed, the window being run, and whether it is committed.
@@ -200,7 +200,6 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	} else {
 		date = time.Date(date.Year(), date.Month(), date.Day(), 0, 0, 0, 0, r.job.Location)
 	}
-	r.date = date
 	r.res.RunDate = date.Format(time.DateOnly)
 	r.res.Params = Params(date)
 	q, err := extract.ParseQuery(r.job.SQL)
@@ -219,7 +218,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	for _, srv := range servers {
 		r.servers[srv.Name()] = srv
 	}
-	tenants, err := extract.Discover(ctx, servers, selector(r.src))
+	tenants, err := r.discover(ctx, servers)
 	if err != nil {
 		return r.res, fmt.Errorf("job %s: discover tenants: %w: %w", r.job.Name, err, ErrFailed)
 	}
@@ -310,6 +309,32 @@ func closeServers(servers []*extract.Server) {
 	for _, s := range servers {
 		s.Close()
 	}
+}
+
+// discover resolves the tenants, retrying transient errors as tenants are
+// retried: a registry query or a listing that meets a busy server waits.
+func (r *run) discover(ctx context.Context, servers []*extract.Server) (*extract.Tenants, error) {
+	for attempt := 0; ; attempt++ {
+		tenants, err := extract.Discover(ctx, servers, selector(r.src))
+		if err == nil || r.o.Retries < 0 || attempt >= r.retries() || !extract.Transient(err) || ctx.Err() != nil {
+			return tenants, err
+		}
+		wait := backoff(attempt)
+		r.log.Info("discovery retry", "job", r.job.Name, "attempt", attempt+1, "wait", wait, "error", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// retries is how many times a transient error is retried.
+func (r *run) retries() int {
+	if r.o.Retries == 0 {
+		return 2
+	}
+	return r.o.Retries
 }
 
 // Discover resolves a source's tenants.
@@ -405,10 +430,7 @@ func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
 		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("tenant_timeout %s exceeded", d))
 		defer cancel()
 	}
-	retries := r.o.Retries
-	if retries == 0 {
-		retries = 2
-	}
+	retries := r.retries()
 	for attempt := 0; ; attempt++ {
 		t.Attempts = attempt + 1
 		err := r.attempt(ctx, i, t)
@@ -497,10 +519,7 @@ func backoff(attempt int) time.Duration {
 	if d > 10*time.Second {
 		d = 10 * time.Second
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	n := int64(b[0]) | int64(b[1])<<8 | int64(b[2])<<16 | int64(b[3])<<24
-	return time.Duration(n % int64(d))
+	return time.Duration(mrand.Int64N(int64(d)))
 }
 
 // tenantSchema builds the output schema: tenant columns, registry
