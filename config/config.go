@@ -164,7 +164,13 @@ type Aggregate struct {
 	Max     []string `yaml:"max"`
 	// Count, when set, names an added column counting the rows in each group.
 	Count string `yaml:"count"`
+	// MaxGroups bounds the groups held in memory; a run that needs more
+	// fails with an error naming the bound. Default 1,000,000.
+	MaxGroups int `yaml:"max_groups"`
 }
+
+// DefaultMaxGroups is the default bound on aggregate groups in memory.
+const DefaultMaxGroups = 1_000_000
 
 // Athena names a job's Athena objects. Both names are Athena identifiers:
 // lowercase letters, digits and underscores.
@@ -616,6 +622,12 @@ func (p *parser) validateJob(c *Config, j *Job) {
 		}
 		if len(a.Sum)+len(a.Min)+len(a.Max) == 0 && a.Count == "" {
 			p.addf(at("merge"), "", "job %s: merge aggregate needs at least one of sum, min, max or count", j.Name)
+		}
+		switch {
+		case a.MaxGroups < 0:
+			p.addf(at("max_groups"), "", "job %s: max_groups must be at least 1", j.Name)
+		case a.MaxGroups == 0:
+			j.MaxGroups = DefaultMaxGroups
 		}
 		seen := map[string]string{}
 		for _, list := range []struct {

@@ -29,6 +29,7 @@ type aggregator struct {
 	outCols []outCol // how each output column is computed, in output order
 	groups  map[string]*group
 	keyBuf  []byte
+	max     int // groups at most
 }
 
 type outCol struct {
@@ -48,7 +49,10 @@ type group struct {
 }
 
 func newAggregator(in schema.Schema, a config.Aggregate) (*aggregator, error) {
-	g := &aggregator{in: in, groups: map[string]*group{}, count: a.Count != ""}
+	g := &aggregator{in: in, groups: map[string]*group{}, count: a.Count != "", max: a.MaxGroups}
+	if g.max <= 0 {
+		g.max = config.DefaultMaxGroups
+	}
 	role := map[string]byte{}
 	for _, l := range []struct {
 		op   byte
@@ -138,6 +142,9 @@ func (g *aggregator) add(row [][]byte) error {
 	g.keyBuf = key
 	gr, ok := g.groups[string(key)]
 	if !ok {
+		if len(g.groups) >= g.max {
+			return g.tooMany()
+		}
 		gr = g.newGroup(row)
 		g.groups[string(key)] = gr
 	}
@@ -196,11 +203,18 @@ func (g *aggregator) newGroup(row [][]byte) *group {
 	return gr
 }
 
+func (g *aggregator) tooMany() error {
+	return fmt.Errorf("aggregate: more than %d groups (max_groups): group by fewer columns or raise max_groups", g.max)
+}
+
 // merge folds another tenant's groups in.
-func (g *aggregator) merge(o *aggregator) {
+func (g *aggregator) merge(o *aggregator) error {
 	for k, og := range o.groups {
 		gr, ok := g.groups[k]
 		if !ok {
+			if len(g.groups) >= g.max {
+				return g.tooMany()
+			}
 			g.groups[k] = og
 			continue
 		}
@@ -221,6 +235,7 @@ func (g *aggregator) merge(o *aggregator) {
 			}
 		}
 	}
+	return nil
 }
 
 // each calls fn with every group's output row, ordered by the group-by

@@ -279,7 +279,9 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 			total = t.agg
 			continue
 		}
-		total.merge(t.agg)
+		if err := total.merge(t.agg); err != nil {
+			return nil, err
+		}
 	}
 	if total == nil || len(total.groups) == 0 {
 		if total != nil {

@@ -255,10 +255,14 @@ func (r *run) runWindow(ctx context.Context) error {
 	r.extractAll(ctx)
 	r.checkSchemas()
 	failed := 0
+	var first error // the first failure, to say why in the run's error
 	for _, t := range r.res.Tenants {
 		if t.Err != nil {
 			failed++
 			t.Error = t.Err.Error()
+			if first == nil {
+				first = t.Err
+			}
 		}
 	}
 	r.res.Failed = failed
@@ -268,9 +272,9 @@ func (r *run) runWindow(ctx context.Context) error {
 	case ctx.Err() != nil:
 		runErr = fmt.Errorf("job %s: %w: %w", r.job.Name, context.Cause(ctx), ErrFailed)
 	case failed > 0 && r.job.OnTenantError == config.OnErrorFail:
-		runErr = fmt.Errorf("job %s: %d of %d tenants failed (on_tenant_error: fail): %w", r.job.Name, failed, len(r.res.Tenants), ErrFailed)
+		runErr = fmt.Errorf("job %s: %d of %d tenants failed (on_tenant_error: fail), first %v: %w", r.job.Name, failed, len(r.res.Tenants), first, ErrFailed)
 	case ok == 0 && failed > 0:
-		runErr = fmt.Errorf("job %s: every tenant failed: %w", r.job.Name, ErrFailed)
+		runErr = fmt.Errorf("job %s: every tenant failed, first %v: %w", r.job.Name, first, ErrFailed)
 	}
 	if runErr != nil {
 		r.discard(ctx)

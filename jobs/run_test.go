@@ -293,6 +293,33 @@ func TestAggregate(t *testing.T) {
 	compareRows(t, res, rows, want, false)
 }
 
+// TestAggregateMaxGroups checks that the bound on groups in memory fails
+// the run with an error naming it, publishing nothing.
+func TestAggregateMaxGroups(t *testing.T) {
+	f := newFleet(t, 2)
+	out := t.TempDir()
+	cfg := writeConfig(t, f.configText(`
+  totals:
+    source: crm_all
+    query: {{queries}}/mail_send_totals.sql
+    merge: aggregate
+    group_by: [day, result]
+    sum: [sends]
+    max_groups: 1
+    output: {to: "{{out}}", format: csv}
+`, out))
+	res, err := jobs.Run(t.Context(), cfg, "totals", jobs.Options{Date: runDate})
+	if !errors.Is(err, jobs.ErrFailed) {
+		t.Fatalf("got %v, want ErrFailed", err)
+	}
+	if !strings.Contains(err.Error(), "max_groups") {
+		t.Errorf("error %q does not name max_groups", err)
+	}
+	if len(res.Objects) != 0 {
+		t.Errorf("published %d objects, want none", len(res.Objects))
+	}
+}
+
 func (f *fleet) exec(t *testing.T, database, query string, args ...any) {
 	t.Helper()
 	conn, err := f.db.Conn(t.Context())
