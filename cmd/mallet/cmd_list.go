@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/mallet-etl/mallet/jobs"
@@ -36,7 +38,11 @@ func (c *listCmd) Run(ctx context.Context, args []string) error {
 		case err != nil:
 			counts[name] = "error: " + err.Error()
 		case len(t.Failed) > 0:
-			counts[name] = fmt.Sprintf("%d (%d servers unreachable)", len(t.List), len(t.Failed))
+			servers := slices.Sorted(maps.Keys(t.Failed))
+			counts[name] = fmt.Sprintf("%d (%v)", len(t.List), t.Failed[servers[0]])
+			if len(servers) > 1 {
+				counts[name] += fmt.Sprintf(" and %d more servers unreachable", len(servers)-1)
+			}
 		default:
 			counts[name] = fmt.Sprint(len(t.List))
 		}

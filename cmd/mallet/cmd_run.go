@@ -112,9 +112,13 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 		}
 		// One line with the figures /metrics has in schedule mode, named
 		// alike (see package metrics): the summary of a run on ECS.
-		attrs := append(metrics.RunOf(name, res, err).LogAttrs(), "run_date", res.RunDate, "shard", o.Shard.String(),
-			"tenants", len(res.Tenants), "objects", len(res.Objects), "error", res.Err)
-		log.Info("run end", attrs...)
+		if c.dryRun {
+			log.Info("dry run end", "job", name, "run_date", res.RunDate, "tenants", len(res.Tenants), "error", res.Err)
+		} else {
+			attrs := append(metrics.RunOf(name, res, err).LogAttrs(), "run_date", res.RunDate, "shard", o.Shard.String(),
+				"tenants", len(res.Tenants), "objects", len(res.Objects), "error", res.Err)
+			log.Info("run end", attrs...)
+		}
 		if c.report != "" {
 			if rerr := writeJSON(c.report, newReport(res, err)); rerr != nil {
 				if err == nil {
