@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 	_ "time/tzdata" // job time zones work in a minimal image
@@ -36,9 +37,35 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	stopProfile := startProfile()
 	err := runMain(ctx, os.Args[1:])
+	stopProfile()
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// startProfile writes a CPU profile of the whole process to the file named
+// by MALLET_CPUPROFILE, for the benchmark harness (go run ./bench
+// -profile DIR). The returned function ends it.
+func startProfile() func() {
+	path := os.Getenv("MALLET_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mallet: cpu profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "mallet: cpu profile:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // graceContext returns a context for work that should survive a stop

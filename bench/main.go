@@ -1,0 +1,335 @@
+// Command bench is mallet's end-to-end benchmark harness (issue 7). It is
+// not part of the test suite. It creates the data set in a local MariaDB
+// (cached between runs), times the mysql client as the ceiling and the real
+// mallet binary (built with -tags nodemo) to a local folder and to an
+// S3-protocol server on loopback, and writes the medians into BENCHMARKS.md:
+//
+//	go run ./bench                      # 3 runs, 2M-row tenant + 200 x 10k
+//	go run ./bench -rss-rows 10000000   # also the memory check on 10M rows
+//	go run ./bench -profile /tmp/prof   # CPU profiles of each mallet run
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/mallet-etl/mallet/load/s3test"
+)
+
+type options struct {
+	dsn       string
+	rows      int64
+	fleet     int
+	fleetRows int64
+	rssRows   int64
+	runs      int
+	only      string
+	write     string
+	profile   string
+	work      string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.dsn, "dsn", "root@tcp(127.0.0.1:3306)/", "go-sql-driver DSN of the MariaDB to benchmark against")
+	flag.Int64Var(&o.rows, "rows", 2_000_000, "rows of the big tenant")
+	flag.IntVar(&o.fleet, "fleet", 200, "tenants of the fleet (0: skip the fleet)")
+	flag.Int64Var(&o.fleetRows, "fleet-rows", 10_000, "rows per fleet tenant")
+	flag.Int64Var(&o.rssRows, "rss-rows", 0, "also run mallet on a tenant of this many rows, for the memory check (e.g. 10000000)")
+	flag.IntVar(&o.runs, "runs", 3, "runs of every scenario; medians are reported")
+	flag.StringVar(&o.only, "only", "", "comma-separated scenario names to run (default all)")
+	flag.StringVar(&o.write, "write", "BENCHMARKS.md", "file whose harness section is replaced with the results (empty: print only)")
+	flag.StringVar(&o.profile, "profile", "", "folder for CPU profiles of the mallet runs (MALLET_CPUPROFILE)")
+	flag.StringVar(&o.work, "work", "", "scratch folder (default a temp folder, removed at the end)")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	if err := run(context.Background(), o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// sample is one timed child process.
+type sample struct {
+	wall  time.Duration
+	cpu   time.Duration
+	rss   int64 // KiB
+	rows  int64
+	bytes int64
+}
+
+type scenario struct {
+	name    string
+	what    string
+	rows    int64
+	run     func(ctx context.Context, i int) (sample, error)
+	samples []sample
+}
+
+func run(ctx context.Context, o options) error {
+	cfg, err := mysql.ParseDSN(o.dsn)
+	if err != nil {
+		return err
+	}
+	work := o.work
+	if work == "" {
+		if work, err = os.MkdirTemp("", "mallet-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	big := fmt.Sprintf("mbench_r%d", o.rows)
+	var fleet []string
+	for i := range o.fleet {
+		fleet = append(fleet, fmt.Sprintf("mbench_f%03d", i))
+	}
+	genStart := time.Now()
+	if err := prepare(ctx, o.dsn, big, o.rows, fleet, o.fleetRows); err != nil {
+		return err
+	}
+	huge := ""
+	if o.rssRows > 0 {
+		huge = fmt.Sprintf("mbench_r%d", o.rssRows)
+		if err := prepare(ctx, o.dsn, huge, o.rssRows, nil, 0); err != nil {
+			return err
+		}
+	}
+	log.Printf("data set ready in %s", time.Since(genStart).Round(time.Millisecond))
+
+	bin := filepath.Join(work, "mallet")
+	build := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./cmd/mallet")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build mallet: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "mail.sql"), []byte("SELECT * FROM mail\n"), 0o644); err != nil {
+		return err
+	}
+
+	client := clientArgs(cfg)
+	query := "SELECT * FROM mail"
+	var scenarios []*scenario
+	add := func(name, what string, rows int64, f func(ctx context.Context, i int) (sample, error)) {
+		scenarios = append(scenarios, &scenario{name: name, what: what, rows: rows, run: f})
+	}
+	add("client-null", "mysql --quick --batch > /dev/null", o.rows, func(ctx context.Context, i int) (sample, error) {
+		null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return sample{}, err
+		}
+		defer null.Close()
+		cmd := exec.CommandContext(ctx, "mysql", append(client, "-e", query, big)...)
+		cmd.Stdout = null
+		s, err := timed(cmd)
+		s.rows = o.rows
+		return s, err
+	})
+	tsv := filepath.Join(work, "client.tsv")
+	add("client-file", "mysql --quick --batch > file", o.rows, func(ctx context.Context, i int) (sample, error) {
+		f, err := os.Create(tsv)
+		if err != nil {
+			return sample{}, err
+		}
+		defer f.Close()
+		cmd := exec.CommandContext(ctx, "mysql", append(client, "-e", query, big)...)
+		cmd.Stdout = f
+		s, err := timed(cmd)
+		s.rows = o.rows
+		s.bytes = size(tsv)
+		return s, err
+	})
+	add("bash-gz", "mysql ... > file && gzip file", o.rows, func(ctx context.Context, i int) (sample, error) {
+		os.Remove(tsv + ".gz")
+		line := fmt.Sprintf("mysql %s -e %q %s > %s && gzip -f %s", strings.Join(client, " "), query, big, tsv, tsv)
+		s, err := timed(exec.CommandContext(ctx, "sh", "-c", line))
+		s.rows = o.rows
+		s.bytes = size(tsv + ".gz")
+		return s, err
+	})
+	m := &malletRunner{bin: bin, work: work, dsn: o.dsn, profile: o.profile}
+	for _, format := range []string{"parquet", "csv", "csv.gz"} {
+		for _, to := range []string{"local", "s3"} {
+			name := "mallet-" + format + "-" + to
+			add(name, "mallet run job, "+format+" to "+map[string]string{"local": "a local folder", "s3": "S3 on loopback"}[to], o.rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, "^"+big+"$", format, to)
+			})
+		}
+	}
+	if o.fleet > 0 {
+		for _, format := range []string{"parquet", "csv"} {
+			name := "mallet-fleet-" + format + "-local"
+			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.fleet, o.fleetRows, format), int64(o.fleet)*o.fleetRows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, "^mbench_f[0-9]{3}$", format, "local")
+			})
+		}
+	}
+	if huge != "" {
+		for _, format := range []string{"parquet", "csv"} {
+			name := fmt.Sprintf("mallet-%dM-%s-local", o.rssRows/1_000_000, format)
+			add(name, fmt.Sprintf("mallet run job, %d rows, %s to a local folder (memory check)", o.rssRows, format), o.rssRows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, "^"+huge+"$", format, "local")
+			})
+		}
+	}
+	if o.only != "" {
+		keep := strings.Split(o.only, ",")
+		scenarios = slices.DeleteFunc(scenarios, func(s *scenario) bool { return !slices.Contains(keep, s.name) })
+	}
+
+	// Runs interleave the scenarios, so a slow minute of the machine
+	// touches every scenario a little rather than one a lot.
+	for i := range o.runs {
+		for _, s := range scenarios {
+			x, err := s.run(ctx, i)
+			if err != nil {
+				return fmt.Errorf("%s run %d: %w", s.name, i+1, err)
+			}
+			log.Printf("run %d %-26s %8.3fs %9.0f rows/s  cpu %6.2fs  rss %6.1f MiB", i+1, s.name, x.wall.Seconds(), float64(x.rows)/x.wall.Seconds(), x.cpu.Seconds(), float64(x.rss)/1024)
+			s.samples = append(s.samples, x)
+		}
+	}
+	report := render(ctx, o, cfg, scenarios)
+	fmt.Print(report)
+	if o.write != "" {
+		return writeSection(o.write, report)
+	}
+	return nil
+}
+
+func clientArgs(cfg *mysql.Config) []string {
+	host, port := cfg.Addr, "3306"
+	if h, p, ok := strings.Cut(cfg.Addr, ":"); ok {
+		host, port = h, p
+	}
+	args := []string{"-h" + host, "-P" + port, "-u" + cfg.User, "--quick", "--batch"}
+	if cfg.Passwd != "" {
+		args = append(args, "-p"+cfg.Passwd)
+	}
+	return args
+}
+
+// timed runs cmd and measures it with wait4's accounting: peak RSS and CPU
+// of the child (and of children it waited for).
+func timed(cmd *exec.Cmd) (sample, error) {
+	var stderr strings.Builder
+	if cmd.Stderr == nil {
+		cmd.Stderr = &stderr
+	}
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		return sample{}, fmt.Errorf("%s: %w: %s", cmd.Args[0], err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return sample{
+		wall: wall,
+		cpu:  cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+		rss:  ru.Maxrss,
+	}, nil
+}
+
+func size(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+type malletRunner struct {
+	bin, work, dsn, profile string
+}
+
+// run runs "mallet run job bench" over the tenants matching match.
+func (m *malletRunner) run(ctx context.Context, name string, i int, match, format, to string) (sample, error) {
+	dir := filepath.Join(m.work, name)
+	if err := os.RemoveAll(dir); err != nil {
+		return sample{}, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return sample{}, err
+	}
+	env := append(os.Environ(), "BENCH_DSN="+m.dsn)
+	out := filepath.Join(dir, "out")
+	if to == "s3" {
+		// A fresh in-memory S3 per run: the fake keeps objects in memory,
+		// in this process, not in mallet's.
+		srv, err := s3test.NewServer("bench")
+		if err != nil {
+			return sample{}, err
+		}
+		defer srv.Close()
+		env = append(env, srv.Env()...)
+		out = "s3://bench/out"
+	}
+	if m.profile != "" {
+		if err := os.MkdirAll(m.profile, 0o755); err != nil {
+			return sample{}, err
+		}
+		env = append(env, "MALLET_CPUPROFILE="+filepath.Join(m.profile, fmt.Sprintf("%s-%d.pprof", name, i+1)))
+	}
+	config := fmt.Sprintf(`timezone: UTC
+sources:
+  bench:
+    servers:
+      - name: db1
+        dsn: "${BENCH_DSN}"
+    tenants:
+      match: %q
+    concurrency: 4
+jobs:
+  bench:
+    source: bench
+    query: %s
+    output:
+      to: %q
+      format: %s
+`, match, filepath.Join(m.work, "mail.sql"), out, format)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		return sample{}, err
+	}
+	reportPath := filepath.Join(dir, "report.json")
+	cmd := exec.CommandContext(ctx, m.bin, "run", "job", "bench", "--config", cfgPath, "--date", "2026-11-25",
+		"--report", reportPath, "--log-format", "json")
+	cmd.Env = env
+	cmd.Stdout = nil
+	s, err := timed(cmd)
+	if err != nil {
+		return s, err
+	}
+	var rep struct {
+		Totals struct {
+			Rows        int64 `json:"rows"`
+			ObjectBytes int64 `json:"object_bytes"`
+		} `json:"totals"`
+	}
+	b, err := os.ReadFile(reportPath)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return s, err
+	}
+	s.rows, s.bytes = rep.Totals.Rows, rep.Totals.ObjectBytes
+	if to == "local" {
+		_ = os.RemoveAll(out)
+	}
+	return s, nil
+}
