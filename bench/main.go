@@ -21,7 +21,6 @@ import (
 
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -223,25 +222,40 @@ func clientArgs(cfg *mysql.Config) []string {
 	return args
 }
 
-// timed runs cmd and measures it with wait4's accounting: peak RSS and CPU
-// of the child (and of children it waited for).
+// timed runs cmd under /usr/bin/time and returns its peak RSS and CPU
+// seconds (of the child and the children it waited for). wait4's own
+// accounting of a child of this process would not do: Go starts children
+// with vfork semantics, so the child's peak RSS starts at this process's
+// (which holds the fake S3's objects).
 func timed(cmd *exec.Cmd) (sample, error) {
 	var stderr strings.Builder
 	if cmd.Stderr == nil {
 		cmd.Stderr = &stderr
 	}
+	f, err := os.CreateTemp("", "mallet-bench-time-")
+	if err != nil {
+		return sample{}, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	cmd.Args = append([]string{"/usr/bin/time", "-o", f.Name(), "-f", "%U %S %M"}, cmd.Args...)
+	cmd.Path = "/usr/bin/time"
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		return sample{}, fmt.Errorf("%s: %w: %s", cmd.Args[0], err, stderr.String())
+		return sample{}, fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args[5:], " "), err, stderr.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return sample{
-		wall: wall,
-		cpu:  cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
-		rss:  ru.Maxrss,
-	}, nil
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		return sample{}, err
+	}
+	var user, sys float64
+	var rss int64
+	if _, err := fmt.Sscanf(string(b), "%g %g %d", &user, &sys, &rss); err != nil {
+		return sample{}, fmt.Errorf("/usr/bin/time output %q: %w", b, err)
+	}
+	return sample{wall: wall, cpu: time.Duration((user + sys) * float64(time.Second)), rss: rss}, nil
 }
 
 func size(p string) int64 {

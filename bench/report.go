@@ -62,7 +62,7 @@ func render(ctx context.Context, o options, cfg *mysql.Config, scenarios []*scen
 	for _, kv := range machine(ctx, o.dsn) {
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 	}
-	fmt.Fprintf(&b, "\nMedians of %d runs. Rates are rows per second of wall time (process start to exit); MB/s is output bytes (TSV, CSV or Parquet as written) per second; RSS is the process's peak resident set from wait4; ratios compare with the client's rate measured in the same run.\n\n", o.runs)
+	fmt.Fprintf(&b, "\nMedians of %d runs. Rates are rows per second of wall time (process start to exit); MB/s is output bytes (TSV, CSV or Parquet as written) per second; RSS is the process's peak resident set (/usr/bin/time %%M); ratios compare with the client's rate measured in the same run.\n\n", o.runs)
 	fmt.Fprintf(&b, "| scenario | what | rows | wall s | rows/s | MB/s | CPU s | peak RSS MiB | ratio |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range scenarios {
 		x := sum[s.name]
