@@ -306,6 +306,7 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 			return err
 		}
 		if err := total.each(func(row [][]byte) error { rows++; return enc.Write(row) }); err != nil {
+			enc.Close() //nolint:errcheck // ends the encoder's goroutine (csv.gz); err says why already
 			return err
 		}
 		return enc.Close()

@@ -489,9 +489,9 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 	key := r.partKey(i)
 	s := &partSink{run: r, t: t, prefix: prefix, key: key, track: t.track}
 	// The upload runs on the tenant's context: cancelling the run aborts it.
-	s.upload = func(pr *io.PipeReader) {
+	s.upload = func(pr *load.PipeReader, cr *countingReader) {
 		go func() {
-			_, err := r.store.Put(ctx, key, pr)
+			_, err := r.store.Put(ctx, key, cr)
 			pr.CloseWithError(err) // unblock the encoder if the upload failed
 			s.done <- err
 		}()
@@ -557,9 +557,9 @@ type partSink struct {
 	full   schema.Schema
 	row    [][]byte
 	enc    load.Encoder
-	pw     *io.PipeWriter
-	cw     *countingWriter
-	upload func(*io.PipeReader) // starts the upload, which reports on done
+	pw     *load.PipeWriter
+	cr     *countingReader
+	upload func(*load.PipeReader, *countingReader) // starts the upload of what cr reads from the pipe; reports on done
 	done   chan error
 	track  *tracker // mode incremental: skips rows published before
 }
@@ -601,17 +601,28 @@ func (s *partSink) Write(row [][]byte) error {
 	return nil
 }
 
+// Encoder output reaches the upload through a bounded buffered pipe: the
+// encoder stalls only when pipeChunks chunks wait, so encoding (on the
+// extracting goroutine) overlaps hashing and writing or sending (on the
+// upload's), each on a core of its own.
+const (
+	pipeChunkSize = 256 << 10
+	pipeChunks    = 8
+)
+
 func (s *partSink) open() error {
-	pr, pw := io.Pipe()
+	pr, pw := load.Pipe(pipeChunkSize, pipeChunks)
 	s.pw = pw
-	s.cw = &countingWriter{w: pw, h: sha256.New(), p: &s.run.o.Progress.Bytes}
-	enc, err := load.NewEncoder(load.Format(s.run.job.Output.Format), s.cw, s.full)
+	// The checksum and byte counts are taken on the upload's side, off the
+	// encoder's core.
+	s.cr = &countingReader{r: pr, h: sha256.New(), p: &s.run.o.Progress.Bytes}
+	enc, err := load.NewEncoder(load.Format(s.run.job.Output.Format), pw, s.full)
 	if err != nil {
 		return err
 	}
 	s.enc = enc
 	s.done = make(chan error, 1)
-	s.upload(pr)
+	s.upload(pr, s.cr)
 	return nil
 }
 
@@ -625,6 +636,7 @@ func (s *partSink) finish(err error) error {
 	}
 	if err != nil {
 		s.pw.CloseWithError(err)
+		s.enc.Close() //nolint:errcheck // ends the encoder's goroutine (csv.gz); err says why already
 		<-s.done
 		return err
 	}
@@ -633,9 +645,25 @@ func (s *partSink) finish(err error) error {
 		return fmt.Errorf("upload: %w", err)
 	}
 	s.t.key = s.key
-	s.t.Bytes = s.cw.n
-	s.t.sum = hex.EncodeToString(s.cw.h.Sum(nil))
+	s.t.Bytes = s.cr.n
+	s.t.sum = hex.EncodeToString(s.cr.h.Sum(nil))
 	return nil
+}
+
+// countingReader hashes and counts what the upload reads.
+type countingReader struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+	p *atomic.Int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.h.Write(b[:n])
+	c.n += int64(n)
+	c.p.Add(int64(n))
+	return n, err
 }
 
 type countingWriter struct {
