@@ -1,0 +1,35 @@
+package load
+
+import "testing"
+
+// BenchmarkCSVWriter writes b.N rows of the 13-column mail table of
+// BenchmarkParquetWriter, one row per op, Close included.
+func BenchmarkCSVWriter(b *testing.B) {
+	for _, gz := range []bool{false, true} {
+		name := "csv"
+		if gz {
+			name = "csv.gz"
+		}
+		b.Run(name, func(b *testing.B) {
+			rows := pqBenchRows(16384)
+			var out pqCountingWriter
+			b.ReportAllocs()
+			b.ResetTimer()
+			w, err := NewCSVWriter(&out, pqBenchSchema, gz)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range b.N {
+				if err := w.Write(rows[i%len(rows)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(out.n)/float64(b.N), "file-B/row")
+		})
+	}
+}
