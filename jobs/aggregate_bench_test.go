@@ -8,7 +8,7 @@ import (
 	"github.com/mallet-etl/mallet/schema"
 )
 
-// BenchmarkAggregate folds b.N rows (one per op) into 1,000 groups keyed by
+// BenchmarkAggregate folds b.N rows (one per op) into 100 groups keyed by
 // tenant, day and result, summing an integer and a DECIMAL(12,2) and
 // counting, then merges a second tenant's aggregate and walks the output
 // rows, as merge: aggregate does at the end of a run.
