@@ -364,7 +364,7 @@ func (h *faultyS3) fail(w http.ResponseWriter, status int, code string) {
 // and no pending multipart upload.
 func TestS3Faults(t *testing.T) {
 	f := newFleet(t, 3)
-	// About 11 MB per tenant: above the 8 MiB part size, so data goes up
+	// About 11 MB per tenant: above the 5 MiB part size, so data goes up
 	// in multipart uploads, the manifests and state in single PUTs.
 	query := "SELECT seq, DATABASE() AS db, REPEAT('y', 100) AS pad FROM seq_1_to_80000 ORDER BY seq"
 	for _, broken := range []bool{false, true} {

@@ -51,7 +51,7 @@ type S3Options struct {
 	// Empty leaves it to the bucket's default encryption.
 	SSE      string
 	KMSKeyID string
-	// PartSize is the multipart part size, 8 MiB if zero, at least 5 MiB.
+	// PartSize is the multipart part size, 5 MiB (S3's minimum) if zero.
 	// Objects smaller than one part go up in a single PUT.
 	PartSize int64
 	// Concurrency is the number of parts in flight per Put, 2 if zero.
@@ -63,7 +63,7 @@ type S3Options struct {
 
 const (
 	minPartSize     = 5 << 20
-	defaultPartSize = 8 << 20
+	defaultPartSize = 5 << 20
 	// deleteBatch is the most keys one DeleteObjects takes.
 	deleteBatch = 1000
 	// abortTimeout bounds aborting an upload after its context is done,
