@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -352,13 +353,7 @@ func compare(k schema.Kind, a, b []byte) int {
 		x, errx := strconv.ParseFloat(string(a), 64)
 		y, erry := strconv.ParseFloat(string(b), 64)
 		if errx == nil && erry == nil && !math.IsNaN(x) && !math.IsNaN(y) {
-			switch {
-			case x < y:
-				return -1
-			case x > y:
-				return 1
-			}
-			return 0
+			return cmp.Compare(x, y)
 		}
 	}
 	// Dates and timestamps sort as text in MySQL's fixed-width format.

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -286,7 +287,7 @@ func (t *tracker) compare(a, b string) int {
 	}
 	if x, err := strconv.ParseInt(a, 10, 64); err == nil {
 		if y, err := strconv.ParseInt(b, 10, 64); err == nil {
-			return cmpInt(x, y)
+			return cmp.Compare(x, y)
 		}
 	}
 	x, _ := new(big.Int).SetString(a, 10)
@@ -295,16 +296,6 @@ func (t *tracker) compare(a, b string) int {
 		return strings.Compare(a, b)
 	}
 	return x.Cmp(y)
-}
-
-func cmpInt(x, y int64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // start finds the cursor and key columns in the query's result.

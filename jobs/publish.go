@@ -3,12 +3,9 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
@@ -291,17 +288,10 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 	}
 	r.res.Schema = total.out
 	key := r.partKey(0)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.store.Put(ctx, key, pr)
-		pr.CloseWithError(err)
-		done <- err
-	}()
-	cw := &countingWriter{w: pw, h: sha256.New(), p: &r.o.Progress.Bytes}
+	up := startUpload(ctx, r.store, key, &r.o.Progress.Bytes)
 	var rows int64
 	err := func() error {
-		enc, err := load.NewEncoder(load.Format(r.job.Output.Format), cw, total.out)
+		enc, err := load.NewEncoder(load.Format(r.job.Output.Format), up.pw, total.out)
 		if err != nil {
 			return err
 		}
@@ -311,14 +301,11 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 		}
 		return enc.Close()
 	}()
-	pw.CloseWithError(err)
-	if uerr := <-done; err == nil && uerr != nil {
-		err = fmt.Errorf("upload %s: %w", r.store.URI(key), uerr)
-	}
+	bytes, sum, err := up.finish(err)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", r.store.URI(key), err)
 	}
-	return &Object{URI: r.store.URI(key), Key: key, Rows: rows, Bytes: cw.n, SHA256: hex.EncodeToString(cw.h.Sum(nil))}, nil
+	return &Object{URI: r.store.URI(key), Key: key, Rows: rows, Bytes: bytes, SHA256: sum}, nil
 }
 
 // discard removes what a failed, uncommitted run wrote: its parts, its run

@@ -489,13 +489,7 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 	key := r.partKey(i)
 	s := &partSink{run: r, t: t, prefix: prefix, key: key, track: t.track}
 	// The upload runs on the tenant's context: cancelling the run aborts it.
-	s.upload = func(pr *load.PipeReader, cr *countingReader) {
-		go func() {
-			_, err := r.store.Put(ctx, key, cr)
-			pr.CloseWithError(err) // unblock the encoder if the upload failed
-			s.done <- err
-		}()
-	}
+	s.start = func() *upload { return startUpload(ctx, r.store, key, &r.o.Progress.Bytes) }
 	_, err = srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
 	return s.finish(err)
 }
@@ -557,11 +551,9 @@ type partSink struct {
 	full   schema.Schema
 	row    [][]byte
 	enc    load.Encoder
-	pw     *load.PipeWriter
-	cr     *countingReader
-	upload func(*load.PipeReader, *countingReader) // starts the upload of what cr reads from the pipe; reports on done
-	done   chan error
-	track  *tracker // mode incremental: skips rows published before
+	up     *upload
+	start  func() *upload // starts the part's upload, with the first row
+	track  *tracker       // mode incremental: skips rows published before
 }
 
 func (s *partSink) Start(cols schema.Schema) error {
@@ -601,28 +593,15 @@ func (s *partSink) Write(row [][]byte) error {
 	return nil
 }
 
-// Encoder output reaches the upload through a bounded buffered pipe: the
-// encoder stalls only when pipeChunks chunks wait, so encoding (on the
-// extracting goroutine) overlaps hashing and writing or sending (on the
-// upload's), each on a core of its own.
-const (
-	pipeChunkSize = 256 << 10
-	pipeChunks    = 8
-)
-
 func (s *partSink) open() error {
-	pr, pw := load.Pipe(pipeChunkSize, pipeChunks)
-	s.pw = pw
-	// The checksum and byte counts are taken on the upload's side, off the
-	// encoder's core.
-	s.cr = &countingReader{r: pr, h: sha256.New(), p: &s.run.o.Progress.Bytes}
-	enc, err := load.NewEncoder(load.Format(s.run.job.Output.Format), pw, s.full)
+	s.up = s.start()
+	enc, err := load.NewEncoder(load.Format(s.run.job.Output.Format), s.up.pw, s.full)
 	if err != nil {
+		s.up.finish(err) //nolint:errcheck // aborts the upload; err says why
+		s.up = nil
 		return err
 	}
 	s.enc = enc
-	s.done = make(chan error, 1)
-	s.upload(pr, s.cr)
 	return nil
 }
 
@@ -633,21 +612,61 @@ func (s *partSink) finish(err error) error {
 	}
 	if err == nil {
 		err = s.enc.Close()
-	}
-	if err != nil {
-		s.pw.CloseWithError(err)
+	} else {
 		s.enc.Close() //nolint:errcheck // ends the encoder's goroutine (csv.gz); err says why already
-		<-s.done
+	}
+	bytes, sum, err := s.up.finish(err)
+	if err != nil {
 		return err
 	}
-	s.pw.Close()
-	if err := <-s.done; err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	s.t.key = s.key
-	s.t.Bytes = s.cr.n
-	s.t.sum = hex.EncodeToString(s.cr.h.Sum(nil))
+	s.t.key, s.t.Bytes, s.t.sum = s.key, bytes, sum
 	return nil
+}
+
+// Encoder output reaches the upload through a bounded buffered pipe: the
+// encoder stalls only when pipeChunks chunks wait, so encoding (on the
+// extracting goroutine) overlaps hashing and writing or sending (on the
+// upload's), each on a core of its own.
+const (
+	pipeChunkSize = 256 << 10
+	pipeChunks    = 8
+)
+
+// upload streams what an encoder writes into one store object. The
+// checksum and byte count are taken on the upload's side, off the
+// encoder's core.
+type upload struct {
+	pw   *load.PipeWriter
+	cr   *countingReader
+	done chan error
+}
+
+// startUpload starts the upload of key; its goroutine ends when finish is
+// called or ctx is cancelled (the Put then fails and aborts).
+func startUpload(ctx context.Context, st Store, key string, progress *atomic.Int64) *upload {
+	pr, pw := load.Pipe(pipeChunkSize, pipeChunks)
+	u := &upload{pw: pw, cr: &countingReader{r: pr, h: sha256.New(), p: progress}, done: make(chan error, 1)}
+	go func() {
+		_, err := st.Put(ctx, key, u.cr)
+		pr.CloseWithError(err) // unblock the encoder if the upload failed
+		u.done <- err
+	}()
+	return u
+}
+
+// finish completes the upload when err is nil and returns its size and
+// sha256; otherwise it aborts the upload (nothing is left) and returns err.
+func (u *upload) finish(err error) (int64, string, error) {
+	if err != nil {
+		u.pw.CloseWithError(err)
+		<-u.done
+		return 0, "", err
+	}
+	u.pw.Close()
+	if err := <-u.done; err != nil {
+		return 0, "", fmt.Errorf("upload: %w", err)
+	}
+	return u.cr.n, hex.EncodeToString(u.cr.h.Sum(nil)), nil
 }
 
 // countingReader hashes and counts what the upload reads.
@@ -660,21 +679,6 @@ type countingReader struct {
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.h.Write(b[:n])
-	c.n += int64(n)
-	c.p.Add(int64(n))
-	return n, err
-}
-
-type countingWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
-	p *atomic.Int64
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
 	c.h.Write(b[:n])
 	c.n += int64(n)
 	c.p.Add(int64(n))
