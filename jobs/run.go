@@ -541,7 +541,7 @@ func (r *run) tenantSchema(cols schema.Schema) (schema.Schema, error) {
 	return append(out, cols...), nil
 }
 
-// partSink encodes one tenant's rows into one staged object. The upload
+// partSink encodes one tenant's rows into the tenant's part. The upload
 // starts with the first row, so an empty result writes nothing.
 type partSink struct {
 	run    *run

@@ -30,7 +30,7 @@ func main() {
 	// ctx is cancelled by the first SIGINT or SIGTERM: a request to stop.
 	// Commands give work in progress a grace period (graceContext). The
 	// first signal also restores the default action, so a second one ends
-	// the process at once (staged objects are never visible, so nothing
+	// the process at once (parts are invisible until a run commits, so nothing
 	// partial is published either way).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
