@@ -252,10 +252,9 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 
 // runWindow extracts and publishes one window into r.res.
 func (r *run) runWindow(ctx context.Context) error {
-	r.extractAll(ctx)
+	first := r.extractAll(ctx) // the failure that cancelled the others, if any
 	r.checkSchemas()
 	failed := 0
-	var first error // the first failure, to say why in the run's error
 	for _, t := range r.res.Tenants {
 		if t.Err != nil {
 			failed++
@@ -390,12 +389,17 @@ func Params(date time.Time) map[string]any {
 }
 
 // extractAll runs every tenant with bounded concurrency. Under policy fail
-// the first failure cancels the tenants still running.
-func (r *run) extractAll(ctx context.Context) {
+// the first failure cancels the tenants still running, and extractAll
+// returns that failure: the others' errors only say they were cancelled.
+func (r *run) extractAll(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sem := make(chan struct{}, r.src.Concurrency)
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		root error
+	)
 	for i, t := range r.res.Tenants {
 		if t.Err != nil {
 			r.o.Progress.TenantsDone.Add(1)
@@ -418,12 +422,18 @@ func (r *run) extractAll(ctx context.Context) {
 				r.o.Progress.TenantsFailed.Add(1)
 				r.log.Warn("tenant failed", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempts", t.Attempts, "error", t.Err)
 				if r.job.OnTenantError == config.OnErrorFail {
-					cancel(fmt.Errorf("tenant %s/%s failed", t.Server, t.Database))
+					mu.Lock()
+					if root == nil && ctx.Err() == nil {
+						root = t.Err
+					}
+					mu.Unlock()
+					cancel(fmt.Errorf("cancelled: tenant %s/%s failed", t.Server, t.Database))
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	return root
 }
 
 // tenant extracts one tenant, retrying transient errors into a fresh part.
