@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
@@ -158,6 +159,9 @@ func (r *run) publish(ctx context.Context) error {
 	crashpoint("uploaded")
 	// Issue 4 hooks: nothing is published when the schema drifted against
 	// the policy or a CSV partition would not fit one QuickSight manifest.
+	if err := r.checkShardCount(ctx); err != nil {
+		return err
+	}
 	if err := r.checkDrift(ctx); err != nil {
 		return err
 	}
@@ -333,4 +337,35 @@ func (r *run) discard(ctx context.Context) {
 	if err != nil {
 		r.log.Warn("clean up a failed run", "job", r.job.Name, "prefix", r.store.URI(prefix), "error", err)
 	}
+}
+
+// checkShardCount refuses to publish into a partition whose symlink
+// manifests were written with another shard count: Athena reads every
+// manifest of the partition, so mixing counts would show some tenants twice,
+// and removing the others' manifests would show a partial partition until
+// all new shards had run.
+func (r *run) checkShardCount(ctx context.Context) error {
+	n := max(r.o.Shard.N, 1)
+	prefix := PartitionPrefix(r.job.Name, r.res.RunDate)
+	objs, err := r.store.List(ctx, prefix)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", r.store.URI(prefix), err)
+	}
+	for _, o := range objs {
+		name := strings.TrimPrefix(o.Key, prefix)
+		other := 0
+		switch {
+		case name == "manifest":
+			other = 1
+		case strings.HasPrefix(name, "manifest-"):
+			other = max(ParseShardName(strings.TrimPrefix(name, "manifest-")).N, 1)
+		default:
+			continue
+		}
+		if other != n {
+			return fmt.Errorf("partition dt=%s was published with %d shard(s), this run has %d: run it with --shard K/%d, or delete %s first",
+				r.res.RunDate, other, n, other, r.store.URI(prefix))
+		}
+	}
+	return nil
 }

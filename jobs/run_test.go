@@ -406,3 +406,37 @@ jobs:
 		})
 	}
 }
+
+// TestShardCountChange checks that a partition published with one shard
+// count refuses a run with another (Athena would read both sets of
+// manifests), and stays as it was.
+func TestShardCountChange(t *testing.T) {
+	f := newFleet(t, 3)
+	out := t.TempDir()
+	cfg := writeConfig(t, f.configText(`
+  logins:
+    source: crm_all
+    query: {{queries}}/daily_logins.sql
+    output: {to: "{{out}}", format: csv}
+`, out))
+	if _, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: runDate}); err != nil {
+		t.Fatalf("unsharded run: %v", err)
+	}
+	manifest := filepath.Join(out, "logins", "symlinks", "dt=2026-11-25", "manifest")
+	before, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: runDate, Shard: jobs.Shard{K: 1, N: 2}})
+	if !errors.Is(err, jobs.ErrFailed) || !strings.Contains(err.Error(), "published with 1 shard(s), this run has 2") {
+		t.Fatalf("sharded run over an unsharded partition: got %v, want ErrFailed naming the shard counts", err)
+	}
+	after, err := os.ReadFile(manifest)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the partition's manifest changed (err %v)", err)
+	}
+	extra, _ := filepath.Glob(filepath.Join(out, "logins", "symlinks", "dt=2026-11-25", "manifest-*"))
+	if len(extra) != 0 {
+		t.Errorf("sharded manifests written: %v", extra)
+	}
+}
