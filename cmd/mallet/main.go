@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -38,12 +37,6 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	// mallet's heap is mostly short-lived row and page buffers: collecting
-	// at 50 % growth instead of Go's 100 % keeps the peak about 20 % lower
-	// for about 3 % more CPU (BENCHMARKS.md). GOGC in the environment wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
 	stopProfile := startProfile()
 	err := runMain(ctx, os.Args[1:])
 	stopProfile()
