@@ -823,25 +823,7 @@ func pqBenchRows(n int) [][][]byte {
 // row per op, with the default options (zstd), Close included. It reports
 // rows/s and the file bytes per row.
 func BenchmarkParquetWriter(b *testing.B) {
-	rows := pqBenchRows(16384)
-	var out pqCountingWriter
-	b.ReportAllocs()
-	b.ResetTimer()
-	w, err := NewParquetWriter(&out, pqBenchSchema, ParquetOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for i := range b.N {
-		if err := w.Write(rows[i%len(rows)]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(out.n)/float64(b.N), "file-B/row")
+	benchmarkEncoder(b, func(w io.Writer) (Encoder, error) { return NewParquetWriter(w, pqBenchSchema, ParquetOptions{}) })
 }
 
 type pqCountingWriter struct{ n int64 }
