@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func checkQuickSightFormat(t *testing.T, data []byte) []string {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("manifest is not a JSON object: %v", err)
 	}
-	if got, want := sortedMapKeys(doc), []string{"fileLocations", "globalUploadSettings"}; !reflect.DeepEqual(got, want) {
+	if got, want := slices.Sorted(maps.Keys(doc)), []string{"fileLocations", "globalUploadSettings"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("top-level keys %v, want %v", got, want)
 	}
 	locs, ok := doc["fileLocations"].([]any)
@@ -66,15 +67,6 @@ func checkQuickSightFormat(t *testing.T, data []byte) []string {
 		t.Errorf("globalUploadSettings %v, want %v", settings, want)
 	}
 	return uris
-}
-
-func sortedMapKeys(m map[string]any) []string {
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // TestQuickSightManifests runs a CSV job on three dates out of order and
