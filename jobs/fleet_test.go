@@ -77,7 +77,14 @@ jobs:
 
 func writeConfig(t *testing.T, text string) *config.Config {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "config.yaml")
+	return writeConfigIn(t, t.TempDir(), text)
+}
+
+// writeConfigIn writes config.yaml into dir, where relative paths in it
+// resolve, and loads it.
+func writeConfigIn(t *testing.T, dir, text string) *config.Config {
+	t.Helper()
+	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -92,14 +99,8 @@ func writeConfig(t *testing.T, text string) *config.Config {
 // rows as text, NULL as nil.
 func (f *fleet) query(t *testing.T, database, text string, params map[string]any) [][]*string {
 	t.Helper()
-	conn, err := f.db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := f.conn(t, database)
 	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "USE "+extract.QuoteIdent(database)); err != nil {
-		t.Fatal(err)
-	}
 	q, err := extract.ParseQuery(text)
 	if err != nil {
 		t.Fatal(err)
@@ -142,3 +143,18 @@ func (f *fleet) query(t *testing.T, database, text string, params map[string]any
 func dsnOf() string { return testdb.DSN() }
 
 func gzipReader(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }
+
+// conn returns a connection of its own with database selected; the caller
+// closes it.
+func (f *fleet) conn(t *testing.T, database string) *sql.Conn {
+	t.Helper()
+	conn, err := f.db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "USE "+extract.QuoteIdent(database)); err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	return conn
+}

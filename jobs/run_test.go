@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
@@ -322,14 +321,8 @@ func TestAggregateMaxGroups(t *testing.T) {
 
 func (f *fleet) exec(t *testing.T, database, query string, args ...any) {
 	t.Helper()
-	conn, err := f.db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := f.conn(t, database)
 	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "USE "+extract.QuoteIdent(database)); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := conn.ExecContext(t.Context(), query, args...); err != nil {
 		t.Fatalf("exec %s: %v", query, err)
 	}

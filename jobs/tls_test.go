@@ -141,15 +141,7 @@ jobs:
     query: %s
     output: {to: %q, format: csv}
 `, server, q, filepath.Join(dir, "out"))
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	return cfg
+	return writeConfigIn(t, dir, text)
 }
 
 // ca is a throwaway certificate authority.
