@@ -230,7 +230,7 @@ func crashStore(t *testing.T, kind string) (string, jobs.Store) {
 	if kind == "s3" {
 		to = "s3://bucket/" + strings.ReplaceAll(t.Name(), "/", "_")
 	}
-	st, err := jobs.OpenStore(t.Context(), to, "", config.S3{})
+	st, err := jobs.OpenStore(t.Context(), to, config.S3{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -398,7 +398,7 @@ func TestS3Faults(t *testing.T) {
 				if h.parts.Load() < 6 {
 					t.Errorf("%d UploadPart requests, want multipart uploads (2+ parts per tenant)", h.parts.Load())
 				}
-				st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", "", config.S3{})
+				st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", config.S3{})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -157,8 +157,10 @@ func (r *run) publish(ctx context.Context) error {
 		}
 	}
 	crashpoint("uploaded")
-	// Issue 4 hooks: nothing is published when the schema drifted against
-	// the policy or a CSV partition would not fit one QuickSight manifest.
+	// Refusals come before the run manifest, so a refused run leaves only
+	// parts no reader can see: a partition written with another shard count
+	// (Athena would read both), a schema that drifted against the job's
+	// policy, or a CSV partition too big for one QuickSight manifest.
 	if err := r.checkShardCount(ctx); err != nil {
 		return err
 	}

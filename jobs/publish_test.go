@@ -191,7 +191,7 @@ var storeCases = []storeCase{
 	}},
 	{"s3", func(t *testing.T) (string, jobs.Store) {
 		s3test.Start(t, "bucket")
-		st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", "", config.S3{})
+		st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", config.S3{})
 		if err != nil {
 			t.Fatal(err)
 		}

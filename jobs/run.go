@@ -242,7 +242,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	}
 	r.store = r.o.Store
 	if r.store == nil {
-		r.store, err = OpenStore(ctx, r.job.Output.To, "", r.cfg.S3)
+		r.store, err = OpenStore(ctx, r.job.Output.To, r.cfg.S3)
 		if err != nil {
 			return r.res, fmt.Errorf("job %s: output %s: %w: %w", r.job.Name, r.job.Output.To, err, ErrFailed)
 		}
@@ -476,7 +476,7 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 	srv := r.servers[t.Server]
 	params := r.res.Params
 	if usesTenantParams(r.query) {
-		params = copyParams(params)
+		params = maps.Clone(params)
 		params["server"], params["database"] = t.Server, t.Database
 	}
 	params, err := r.cursorParams(t, params)
@@ -505,20 +505,7 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 }
 
 func usesTenantParams(q *extract.Query) bool {
-	for _, p := range q.Params() {
-		if p == "server" || p == "database" {
-			return true
-		}
-	}
-	return false
-}
-
-func copyParams(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+2)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return slices.Contains(q.Params(), "server") || slices.Contains(q.Params(), "database")
 }
 
 // backoff is capped exponential backoff with full jitter.

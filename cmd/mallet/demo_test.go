@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,10 +244,8 @@ func TestDemoSubprocess(t *testing.T) {
 }
 
 func indexOf(h []string, name string) int {
-	for i, c := range h {
-		if c == name {
-			return i
-		}
+	if i := slices.Index(h, name); i >= 0 {
+		return i
 	}
 	panic(fmt.Sprintf("no column %s in %v", name, h))
 }
