@@ -86,6 +86,9 @@ func runUntilFree(t *testing.T, bin string, env []string, args ...string) binRun
 // after one clean run, the partition read through its symlink manifests,
 // as Athena reads it, holds the source's rows exactly once, value by value.
 func TestCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills the real binary at every step: not in -short")
+	}
 	bin := buildMallet(t)
 	f := newFleet(t, 2)
 	ev := eventFleet(t, 0)

@@ -211,6 +211,9 @@ const loginsJob = `
 // partition must hold the source's rows exactly once, and a failed run
 // before the commit must leave the partition as it was.
 func TestFaultEveryWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test that runs a job once per write: not in -short")
+	}
 	f := newFleet(t, 3)
 	for _, sc := range storeCases {
 		t.Run(sc.name, func(t *testing.T) {

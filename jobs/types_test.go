@@ -81,6 +81,7 @@ var typeColumns = []typeColumn{
 // decimal text, and Parquet keeps timestamps at milliseconds and floats as
 // binary floats.
 func TestTypes(t *testing.T) {
+	t.Parallel()
 	db := testdb.Open(t)
 	name := testdb.Prefix() + "types_t1"
 	testdb.Create(t, db, name)

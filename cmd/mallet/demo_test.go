@@ -79,7 +79,7 @@ func cents(t *testing.T, s string) int64 {
 }
 
 func TestDemoSubprocess(t *testing.T) {
-	bin := buildMallet(t)
+	bin := malletBinary(t, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
 	defer cancel()
 	dir := t.TempDir()
@@ -253,7 +253,7 @@ func indexOf(h []string, name string) int {
 // On a terminal the demo draws a live progress bar; the pipe case is in
 // TestDemoSubprocess.
 func TestDemoProgressTerminal(t *testing.T) {
-	bin := buildMallet(t)
+	bin := malletBinary(t, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo", "--tenants", "1")
