@@ -201,8 +201,8 @@ type QuickSight struct {
 	// AccountID is the AWS account of the QuickSight datasets (12 digits);
 	// required when a job lists datasets.
 	AccountID string `yaml:"account_id"`
-	// Region of the datasets; empty means the SDK's default (AWS_REGION),
-	// then s3.region.
+	// Region of the datasets; empty means the SDK's default chain
+	// (AWS_REGION).
 	Region string `yaml:"region"`
 	// Wait, when positive, makes a run wait this long for each SPICE
 	// ingestion it started and report how it ended; 0 starts them only.
