@@ -9,12 +9,12 @@ import (
 
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/load"
-	"github.com/mallet-etl/mallet/publish"
 )
 
-// Store is where a job's files go: the store the commit protocol works
-// over (publish.Store), which a run also uploads its parts to.
-type Store = publish.Store
+// Store is where a job's files go, keyed relative to the job output's root
+// (output.to). load.Store says what each method promises and what its
+// errors mean.
+type Store = load.Store
 
 // OpenStore opens the store for an output.to value: s3://bucket/prefix,
 // file:///abs/path, or a folder relative to base.

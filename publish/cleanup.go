@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mallet-etl/mallet/load"
 )
 
 // CleanUp is the clean-up step, after the symlink of partition date is
@@ -19,7 +21,7 @@ import (
 // their newest file is younger than grace, in case their writer is alive
 // after losing its lease. Only the lease holder calls it. Errors join the
 // store's; what is left, the next clean-up retries.
-func CleanUp(ctx context.Context, st Store, prev, next *State, date string, grace time.Duration) error {
+func CleanUp(ctx context.Context, st load.Store, prev, next *State, date string, grace time.Duration) error {
 	shard := ParseShardName(next.Shard)
 	keep := map[string]bool{}
 	if p := next.Partitions[date]; p != nil {

@@ -46,7 +46,7 @@ func (l LeaseInfo) Expired(now time.Time) bool { return !now.Before(l.Expires) }
 // renews it every ttl/3 with a write conditional on the ETag it wrote
 // last, so a renewal after someone else took the lease over fails.
 type Lease struct {
-	st   Store
+	st   load.Store
 	key  string
 	ttl  time.Duration
 	info LeaseInfo
@@ -63,7 +63,7 @@ type Lease struct {
 // ReadLease returns a job's (or shard's) lease and its ETag, ok false when
 // none was ever taken. A damaged lease reads as an expired one. Errors are
 // the store's.
-func ReadLease(ctx context.Context, st Store, job string, s Shard) (info LeaseInfo, etag string, ok bool, err error) {
+func ReadLease(ctx context.Context, st load.Store, job string, s Shard) (info LeaseInfo, etag string, ok bool, err error) {
 	rc, meta, err := st.Get(ctx, LeaseKey(job, s))
 	if errors.Is(err, fs.ErrNotExist) {
 		return LeaseInfo{}, "", false, nil
@@ -87,7 +87,7 @@ func ReadLease(ctx context.Context, st Store, job string, s Shard) (info LeaseIn
 // if there is none, or replaces an expired one conditionally on its ETag.
 // A live lease of another holder gives an error wrapping ErrLocked; other
 // errors are the store's. log receives take-overs and renewal trouble.
-func AcquireLease(ctx context.Context, st Store, job string, s Shard, ttl time.Duration, log *slog.Logger) (*Lease, error) {
+func AcquireLease(ctx context.Context, st load.Store, job string, s Shard, ttl time.Duration, log *slog.Logger) (*Lease, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

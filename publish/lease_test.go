@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/publish"
 )
 
-func readLease(t *testing.T, st publish.Store) publish.LeaseInfo {
+func readLease(t *testing.T, st load.Store) publish.LeaseInfo {
 	t.Helper()
 	info, _, ok, err := publish.ReadLease(t.Context(), st, job, unsharded)
 	if err != nil || !ok {

@@ -3,8 +3,8 @@
 // run finishes or cleans up what a crashed one left. It knows the layout of
 // a job's output, the state (the commit point), the lease, run manifests,
 // symlink manifests and QuickSight manifests, and nothing of databases,
-// queries or encoders: it works over a Store, so every step is testable on
-// the local folder and on an S3 server without MariaDB.
+// queries or encoders: it works over a load.Store, so every step is
+// testable on the local folder and on an S3 server without MariaDB.
 //
 // A run calls the steps in this order (docs/publishing.md tells what a
 // reader sees between them and after a crash at each):
@@ -27,36 +27,7 @@
 // A run that fails before step 6 calls Discard to remove what it wrote.
 package publish
 
-import (
-	"context"
-	"fmt"
-	"io"
-
-	"github.com/mallet-etl/mallet/load"
-)
-
-// Store is where a job's files go. Keys are slash-separated and relative to
-// the job output's root (output.to). Errors for a missing key satisfy
-// errors.Is(err, fs.ErrNotExist).
-type Store interface {
-	// Put streams r to key; the object appears only when complete, and a
-	// failed Put leaves nothing behind.
-	Put(ctx context.Context, key string, r io.Reader) (int64, error)
-	Get(ctx context.Context, key string) (io.ReadCloser, load.Info, error)
-	List(ctx context.Context, prefix string) ([]load.Info, error)
-	Delete(ctx context.Context, keys ...string) error
-	// WriteIf writes data to key only if key does not exist (ifMatch "")
-	// or its ETag is ifMatch, and returns the new ETag; a failed condition
-	// is an error wrapping load.ErrPrecondition. State and leases use it.
-	WriteIf(ctx context.Context, key string, data []byte, ifMatch string) (string, error)
-	AbortIncomplete(ctx context.Context, prefix string) error
-	URI(key string) string
-}
-
-var (
-	_ Store = (*load.Dir)(nil)
-	_ Store = (*load.S3)(nil)
-)
+import "fmt"
 
 // Shard is shard K of N (1 <= K <= N); the zero value means no sharding.
 // Each shard of a job has a state, a lease and symlink manifests of its

@@ -235,7 +235,7 @@ func TestCommitConflict(t *testing.T) {
 // them as if the response had been lost and the retry had failed its
 // condition: what S3 does when a PUT's response is lost in transit, a
 // fault that cannot be produced on demand.
-type lostResponse struct{ publish.Store }
+type lostResponse struct{ load.Store }
 
 func (s lostResponse) WriteIf(ctx context.Context, key string, data []byte, ifMatch string) (string, error) {
 	if _, err := s.Store.WriteIf(ctx, key, data, ifMatch); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -96,7 +97,7 @@ func NewQuickSightManifest(uris []string) *QuickSightManifest {
 // (files: every file of the partition, in order) and, when no later date
 // has a manifest, the latest manifest too. It runs after the partition is
 // published, so both manifests only ever name complete runs.
-func WriteQuickSight(ctx context.Context, st Store, job, date string, s schema.Schema, uris []string) error {
+func WriteQuickSight(ctx context.Context, st load.Store, job, date string, s schema.Schema, uris []string) error {
 	if err := CheckQuickSight(s, len(uris)); err != nil {
 		return fmt.Errorf("quicksight manifest for %s dt=%s: %w", job, date, err)
 	}
@@ -130,7 +131,7 @@ func WriteQuickSight(ctx context.Context, st Store, job, date string, s schema.S
 // sees once m's run is committed: m's objects, then those of the
 // partition's other committed runs (Peers) in state order. A partition's
 // QuickSight manifest lists exactly these.
-func PartitionFiles(ctx context.Context, st Store, m *RunManifest) ([]string, error) {
+func PartitionFiles(ctx context.Context, st load.Store, m *RunManifest) ([]string, error) {
 	peers, err := Peers(ctx, st, m.Job, m.Date, ParseShardName(m.Shard), m.Slot)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -60,7 +61,7 @@ type RunTenant struct {
 // shard and run id), sets m.Key, and fills m.Rows from the objects. Errors
 // are the store's; the manifest of a run that then fails is removed by
 // Discard or, failing that, by a later CleanUp.
-func WriteRunManifest(ctx context.Context, st Store, m *RunManifest) error {
+func WriteRunManifest(ctx context.Context, st load.Store, m *RunManifest) error {
 	m.Rows = 0
 	for _, o := range m.Objects {
 		m.Rows += o.Rows
@@ -83,7 +84,7 @@ func WriteRunManifest(ctx context.Context, st Store, m *RunManifest) error {
 
 // ReadRunManifest reads the run manifest at key. Errors are the store's
 // (fs.ErrNotExist for a missing manifest), or say it cannot be decoded.
-func ReadRunManifest(ctx context.Context, st Store, key string) (*RunManifest, error) {
+func ReadRunManifest(ctx context.Context, st load.Store, key string) (*RunManifest, error) {
 	rc, _, err := st.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("read run manifest: %w", err)
@@ -99,7 +100,7 @@ func ReadRunManifest(ctx context.Context, st Store, key string) (*RunManifest, e
 
 // LatestRun reads the manifest of a job's newest committed run (of any
 // shard), or returns nil when the job has committed nothing.
-func LatestRun(ctx context.Context, st Store, job string) (*RunManifest, error) {
+func LatestRun(ctx context.Context, st load.Store, job string) (*RunManifest, error) {
 	states, err := States(ctx, st, job)
 	if err != nil {
 		return nil, err
@@ -130,7 +131,7 @@ func LatestRun(ctx context.Context, st Store, job string) (*RunManifest, error) 
 // runs, and for window and incremental modes the other windows and
 // appended runs. Committed runs come from the states, the commit point: a
 // run manifest alone may be a run that never committed.
-func Peers(ctx context.Context, st Store, job, date string, shard Shard, slot string) ([]*RunManifest, error) {
+func Peers(ctx context.Context, st load.Store, job, date string, shard Shard, slot string) ([]*RunManifest, error) {
 	states, err := States(ctx, st, job)
 	if err != nil {
 		return nil, err
@@ -158,7 +159,7 @@ func Peers(ctx context.Context, st Store, job, date string, shard Shard, slot st
 // Verify checks, with one listing, that every object of m is stored with
 // its size, just before the commit makes the run visible. An error names
 // the first object missing or of another size.
-func Verify(ctx context.Context, st Store, m *RunManifest) error {
+func Verify(ctx context.Context, st load.Store, m *RunManifest) error {
 	if len(m.Objects) == 0 {
 		return nil
 	}
@@ -186,7 +187,7 @@ func Verify(ctx context.Context, st Store, m *RunManifest) error {
 // Discard removes what a run that did not commit wrote: its parts, its run
 // manifest and its unfinished uploads. Only the run itself (holding the
 // lease) calls it; what it cannot remove, a later CleanUp does.
-func Discard(ctx context.Context, st Store, job, date string, shard Shard, runID string) error {
+func Discard(ctx context.Context, st load.Store, job, date string, shard Shard, runID string) error {
 	prefix := RunDataPrefix(job, date, shard, runID)
 	keys := []string{RunManifestKey(job, date, shard, runID)}
 	objs, err := st.List(ctx, prefix)

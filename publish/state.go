@@ -83,7 +83,7 @@ const stateVersion = 1
 // ReadState reads the state of a job (or shard); a job that never
 // committed has an empty state. Errors are the store's, or say the state
 // cannot be decoded.
-func ReadState(ctx context.Context, st Store, job string, s Shard) (*State, error) {
+func ReadState(ctx context.Context, st load.Store, job string, s Shard) (*State, error) {
 	key := StateKey(job, s)
 	rc, info, err := st.Get(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -109,7 +109,7 @@ func ReadState(ctx context.Context, st Store, job string, s Shard) (*State, erro
 }
 
 // States reads the states of a job: one, or one per shard.
-func States(ctx context.Context, st Store, job string) ([]*State, error) {
+func States(ctx context.Context, st load.Store, job string) ([]*State, error) {
 	objs, err := st.List(ctx, job+"/_mallet/state")
 	if err != nil {
 		return nil, fmt.Errorf("list states of %s: %w", job, err)
@@ -140,7 +140,7 @@ var ErrStateChanged = errors.New("state changed by another writer")
 // ErrStateChanged means another writer won and nothing was published;
 // other errors are the store's, and leave the state as it was unless the
 // write was applied with its response lost (the next ReadState tells).
-func Commit(ctx context.Context, st Store, s *State) error {
+func Commit(ctx context.Context, st load.Store, s *State) error {
 	key := StateKey(s.Job, ParseShardName(s.Shard))
 	s.Version = stateVersion
 	s.Updated = time.Now().UTC()
@@ -167,7 +167,7 @@ func Commit(ctx context.Context, st Store, s *State) error {
 }
 
 // sameContent returns key's ETag if key holds exactly data, else "".
-func sameContent(ctx context.Context, st Store, key string, data []byte) (string, error) {
+func sameContent(ctx context.Context, st load.Store, key string, data []byte) (string, error) {
 	rc, info, err := st.Get(ctx, key)
 	if err != nil {
 		return "", err
@@ -260,7 +260,7 @@ func (s *State) Committed(date, slot string) bool {
 // holds the lease, and is a conditional write like a commit
 // (ErrStateChanged if a run committed meanwhile). It returns how many
 // tenants it reset.
-func ResetCursors(ctx context.Context, st Store, job string, s Shard, tenant string) (int, error) {
+func ResetCursors(ctx context.Context, st load.Store, job string, s Shard, tenant string) (int, error) {
 	info, _, ok, err := ReadLease(ctx, st, job, s)
 	if err != nil {
 		return 0, err

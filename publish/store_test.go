@@ -31,7 +31,7 @@ import (
 // behind, as a process killed in the middle of a Put does, and listing
 // such writes.
 type testStore struct {
-	publish.Store
+	load.Store
 	// unfinished leaves an unfinished write of key behind.
 	unfinished func(key string)
 	// pending returns the keys of the unfinished writes under prefix.
@@ -168,7 +168,7 @@ var testSchema = schema.Schema{schema.Tenant("server"), schema.Tenant("database"
 // upload writes the parts of a run, one per body, the way a run does
 // (straight to their final keys), and returns the run's manifest, not yet
 // written.
-func upload(t *testing.T, st publish.Store, shard publish.Shard, slot, id string, bodies ...string) *publish.RunManifest {
+func upload(t *testing.T, st load.Store, shard publish.Shard, slot, id string, bodies ...string) *publish.RunManifest {
 	t.Helper()
 	m := &publish.RunManifest{
 		Job: job, RunID: id, Date: date, Mode: "snapshot", Slot: slot, Shard: shard.Dir(),
@@ -191,7 +191,7 @@ func upload(t *testing.T, st publish.Store, shard publish.Shard, slot, id string
 // commit runs the protocol's steps from the run manifest to the commit for
 // m over state, and returns the new state. The symlink is left to the
 // caller, so that tests can stop between the commit and the symlink.
-func commit(t *testing.T, st publish.Store, state *publish.State, m *publish.RunManifest) *publish.State {
+func commit(t *testing.T, st load.Store, state *publish.State, m *publish.RunManifest) *publish.State {
 	t.Helper()
 	if err := publish.WriteRunManifest(t.Context(), st, m); err != nil {
 		t.Fatal(err)
@@ -208,7 +208,7 @@ func commit(t *testing.T, st publish.Store, state *publish.State, m *publish.Run
 
 // symlinked returns the URIs the partition's symlink manifest of shard
 // lists, as Athena reads them; nil when there is none.
-func symlinked(t *testing.T, st publish.Store, shard publish.Shard) []string {
+func symlinked(t *testing.T, st load.Store, shard publish.Shard) []string {
 	t.Helper()
 	rc, _, err := st.Get(t.Context(), publish.SymlinkKey(job, date, shard))
 	if err != nil {
@@ -239,7 +239,7 @@ func uris(ms ...*publish.RunManifest) []string {
 }
 
 // keys lists the keys under prefix.
-func keys(t *testing.T, st publish.Store, prefix string) []string {
+func keys(t *testing.T, st load.Store, prefix string) []string {
 	t.Helper()
 	objs, err := st.List(t.Context(), prefix)
 	if err != nil {
@@ -254,7 +254,7 @@ func keys(t *testing.T, st publish.Store, prefix string) []string {
 
 // runsUnder returns the run ids that have data or a run manifest in the
 // partition's folders of shard.
-func runsUnder(t *testing.T, st publish.Store, shard publish.Shard) []string {
+func runsUnder(t *testing.T, st load.Store, shard publish.Shard) []string {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, k := range keys(t, st, publish.DataPrefix(job, date)+shard.Dir()+"/") {
@@ -271,7 +271,7 @@ func runsUnder(t *testing.T, st publish.Store, shard publish.Shard) []string {
 	return out
 }
 
-func readKey(t *testing.T, st publish.Store, key string) []byte {
+func readKey(t *testing.T, st load.Store, key string) []byte {
 	t.Helper()
 	rc, _, err := st.Get(t.Context(), key)
 	if err != nil {

@@ -10,11 +10,13 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/mallet-etl/mallet/load"
 )
 
 // symlinkText derives a partition's symlink manifest from its committed
 // runs: every object URI of every run, in commit order, one a line.
-func symlinkText(ctx context.Context, st Store, p *Partition) ([]byte, error) {
+func symlinkText(ctx context.Context, st load.Store, p *Partition) ([]byte, error) {
 	lists := make([][]Object, len(p.Runs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -49,7 +51,7 @@ func symlinkText(ctx context.Context, st Store, p *Partition) ([]byte, error) {
 // when it already did. Replacing it is one PUT, so a reader sees the old
 // list or the new one. Errors are the store's; the next run's RollForward
 // finishes what a failure leaves.
-func WriteSymlink(ctx context.Context, st Store, s *State, date string) (unchanged bool, err error) {
+func WriteSymlink(ctx context.Context, st load.Store, s *State, date string) (unchanged bool, err error) {
 	p := s.Partitions[date]
 	if p == nil {
 		return true, nil
@@ -77,7 +79,7 @@ func WriteSymlink(ctx context.Context, st Store, s *State, date string) (unchang
 // committed behind the state, and RollForward rewrites them. It returns the
 // partitions it rewrote. Only the lease holder calls it, before its own
 // run.
-func RollForward(ctx context.Context, st Store, s *State) (rewritten []string, err error) {
+func RollForward(ctx context.Context, st load.Store, s *State) (rewritten []string, err error) {
 	for _, date := range s.Last {
 		unchanged, err := WriteSymlink(ctx, st, s, date)
 		if err != nil {
@@ -94,7 +96,7 @@ func RollForward(ctx context.Context, st Store, s *State) (rewritten []string, e
 // not match the state (a run was stopped between its commit and the
 // symlink write); the next run's RollForward rewrites them. It reads only,
 // so it is safe without the lease.
-func SymlinkDrift(ctx context.Context, st Store, s *State) ([]string, error) {
+func SymlinkDrift(ctx context.Context, st load.Store, s *State) ([]string, error) {
 	var out []string
 	for _, date := range s.Last {
 		p := s.Partitions[date]
@@ -130,7 +132,7 @@ func SymlinkDrift(ctx context.Context, st Store, s *State) ([]string, error) {
 // reads every manifest of the partition, so mixing counts would show some
 // tenants twice, and removing the others' manifests would show a partial
 // partition until all new shards had run. Other errors are the store's.
-func CheckShardCount(ctx context.Context, st Store, job, date string, shard Shard) error {
+func CheckShardCount(ctx context.Context, st load.Store, job, date string, shard Shard) error {
 	n := max(shard.N, 1)
 	prefix := PartitionPrefix(job, date)
 	objs, err := st.List(ctx, prefix)

@@ -98,7 +98,7 @@ func (c *stateCmd) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
-func printState(w io.Writer, st publish.Store, s *publish.State, lease publish.LeaseInfo, held bool, drift []string) {
+func printState(w io.Writer, st jobs.Store, s *publish.State, lease publish.LeaseInfo, held bool, drift []string) {
 	shard := publish.ParseShardName(s.Shard)
 	fmt.Fprintf(w, "job %s", s.Job)
 	if s.Shard != "" {
