@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -35,7 +34,7 @@ type Table struct {
 	// <output.to>/<job>/symlinks/. Partition dt=D is read from
 	// Location+"dt=D/", which holds the manifests listing the data files.
 	Location string
-	Format   load.Format
+	Format   schema.Format
 	Schema   schema.Schema
 	// FirstDate is the first partition (yyyy-mm-dd): the lower end of the
 	// projected range.
@@ -49,8 +48,9 @@ var ErrSchema = errors.New("schema not usable in Athena")
 
 var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-// check reports every problem of t at once.
-func (t Table) check() error {
+// check reports every problem of t at once, and returns how Athena reads
+// t's format.
+func (t Table) check() (layout, error) {
 	var probs []string
 	if t.Database == "" || t.Name == "" {
 		probs = append(probs, "database and table names are required")
@@ -61,7 +61,8 @@ func (t Table) check() error {
 	if !datePattern.MatchString(t.FirstDate) {
 		probs = append(probs, fmt.Sprintf("first date %q is not yyyy-mm-dd", t.FirstDate))
 	}
-	if _, err := load.ParseFormat(string(t.Format)); err != nil {
+	l, err := layoutOf(t.Format)
+	if err != nil {
 		probs = append(probs, err.Error())
 	}
 	if len(t.Schema) == 0 {
@@ -81,9 +82,58 @@ func (t Table) check() error {
 		seen[lower] = c.Name
 	}
 	if len(probs) > 0 {
-		return fmt.Errorf("athena %s.%s: %w: %s", t.Database, t.Name, ErrSchema, strings.Join(probs, "; "))
+		return layout{}, fmt.Errorf("athena %s.%s: %w: %s", t.Database, t.Name, ErrSchema, strings.Join(probs, "; "))
 	}
-	return nil
+	return l, nil
+}
+
+// layout is how Athena reads the files of one format.
+type layout struct {
+	storage string // the ROW FORMAT ... OUTPUTFORMAT clauses
+	// typed is true when the files carry the column types. Otherwise the
+	// table (named with RawSuffix) reads every column as a string and a
+	// view over it casts them.
+	typed bool
+	// header is true when each file starts with a line of column names.
+	header bool
+}
+
+// layoutOf switches over every format, so that a format added to package
+// schema is an error here until it is given a table definition, instead
+// of silently getting another format's.
+func layoutOf(f schema.Format) (layout, error) {
+	switch f {
+	case schema.Parquet:
+		return layout{storage: parquetStorage, typed: true}, nil
+	case schema.CSV, schema.CSVGzip:
+		// Athena recognises gzip by the .gz extension: one definition
+		// reads both.
+		return layout{storage: csvStorage, header: true}, nil
+	default:
+		if _, err := schema.ParseFormat(string(f)); err != nil {
+			return layout{}, err
+		}
+		return layout{}, fmt.Errorf("format %s has no Athena table definition", f)
+	}
+}
+
+// tableName is the name of the table over the files: the view's name with
+// RawSuffix when a view gives the columns their types.
+func (t Table) tableName(l layout) string {
+	if l.typed {
+		return t.Name
+	}
+	return t.Name + RawSuffix
+}
+
+// columnType is the column's type in the table over the files.
+func (l layout) columnType(c schema.Column) string {
+	if l.typed {
+		return c.Athena()
+	}
+	// OpenCSVSerde parses only epoch numbers as dates and timestamps; the
+	// view casts the text instead.
+	return "string"
 }
 
 // Statements returns the DDL for t, one statement per element, without
@@ -91,13 +141,15 @@ func (t Table) check() error {
 // EXTERNAL TABLE, and for CSV the CREATE OR REPLACE VIEW over it. Errors
 // wrap ErrSchema.
 func Statements(t Table) ([]string, error) {
-	if err := t.check(); err != nil {
+	l, err := t.check()
+	if err != nil {
 		return nil, err
 	}
-	if t.Format == load.Parquet {
-		return []string{createTable(t, t.Name)}, nil
+	stmts := []string{createTable(t, l)}
+	if !l.typed {
+		stmts = append(stmts, createView(t))
 	}
-	return []string{createTable(t, t.Name+RawSuffix), createView(t)}, nil
+	return stmts, nil
 }
 
 // DDL returns the statements of Statements as one script, each statement
@@ -132,28 +184,18 @@ STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
 OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'`
 )
 
-func createTable(t Table, name string) string {
+func createTable(t Table, l layout) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE %s.%s (\n", QuoteDDL(t.Database), QuoteDDL(name))
+	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE %s.%s (\n", QuoteDDL(t.Database), QuoteDDL(t.tableName(l)))
 	for i, c := range t.Schema {
-		typ := c.Athena()
-		if t.Format != load.Parquet {
-			// OpenCSVSerde parses only epoch numbers as dates and
-			// timestamps; the view casts the text instead.
-			typ = "string"
-		}
-		fmt.Fprintf(&b, "  %s %s", QuoteDDL(c.Name), typ)
+		fmt.Fprintf(&b, "  %s %s", QuoteDDL(c.Name), l.columnType(c))
 		if i < len(t.Schema)-1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('\n')
 	}
 	fmt.Fprintf(&b, ")\nPARTITIONED BY (%s string)\n", QuoteDDL(PartitionColumn))
-	if t.Format == load.Parquet {
-		b.WriteString(parquetStorage)
-	} else {
-		b.WriteString(csvStorage)
-	}
+	b.WriteString(l.storage)
 	fmt.Fprintf(&b, "\nLOCATION %s\nTBLPROPERTIES (\n", quoteString(t.Location))
 	props := [][2]string{
 		{"projection.enabled", "true"},
@@ -166,7 +208,7 @@ func createTable(t Table, name string) string {
 		{"projection.dt.interval.unit", "DAYS"},
 		{"storage.location.template", t.Location + PartitionColumn + "=${" + PartitionColumn + "}/"},
 	}
-	if t.Format != load.Parquet {
+	if l.header {
 		props = append(props, [2]string{"skip.header.line.count", "1"})
 	}
 	for i, p := range props {
@@ -241,23 +283,16 @@ func quoteString(s string) string {
 // the end) to an existing table t, for schema_drift: allow-add. For CSV it
 // also returns the view's new definition.
 func AddColumns(t Table, cols schema.Schema) ([]string, error) {
-	if err := t.check(); err != nil {
+	l, err := t.check()
+	if err != nil {
 		return nil, err
-	}
-	name := t.Name
-	if t.Format != load.Parquet {
-		name += RawSuffix
 	}
 	parts := make([]string, len(cols))
 	for i, c := range cols {
-		typ := c.Athena()
-		if t.Format != load.Parquet {
-			typ = "string"
-		}
-		parts[i] = QuoteDDL(c.Name) + " " + typ
+		parts[i] = QuoteDDL(c.Name) + " " + l.columnType(c)
 	}
-	stmts := []string{fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s)", QuoteDDL(t.Database), QuoteDDL(name), strings.Join(parts, ", "))}
-	if t.Format != load.Parquet {
+	stmts := []string{fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s)", QuoteDDL(t.Database), QuoteDDL(t.tableName(l)), strings.Join(parts, ", "))}
+	if !l.typed {
 		stmts = append(stmts, createView(t))
 	}
 	return stmts, nil

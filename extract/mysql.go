@@ -51,8 +51,15 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 		}
 	}
 	cfg.Params["time_zone"] = "'" + SessionTimeZone + "'"
-	// Keep the server's sql_mode but make sure backslash escapes stay on,
-	// so parameters interpolated by the driver are escaped as it expects.
+	// A query's arguments are still bound, never spliced into the text by
+	// mallet; InterpolateParams only decides where the binding happens. The
+	// driver escapes each value into the statement on the client (reading
+	// NO_BACKSLASH_ESCAPES from the server's status flags, so the escaping
+	// fits whatever sql_mode the server keeps) and sends one query, instead
+	// of preparing a server-side statement first: that saves a round trip
+	// per query, and the rows come back in the text protocol the encoders
+	// read. The driver allows it only with a collation whose multibyte
+	// characters cannot hide a quote, such as the utf8mb4 one set below.
 	cfg.InterpolateParams = true
 	cfg.ParseTime = false
 	cfg.Loc = time.UTC

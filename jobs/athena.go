@@ -10,7 +10,6 @@ import (
 	"github.com/mallet-etl/mallet/athena"
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
-	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -36,7 +35,7 @@ func AthenaTable(ctx context.Context, cfg *config.Config, name string) (t athena
 		Database: job.Athena.Database,
 		Name:     job.Athena.Table,
 		Location: st.URI(SymlinksPrefix(name)),
-		Format:   load.Format(job.Output.Format),
+		Format:   job.Output.Format,
 	}
 	states, err := States(ctx, st, name)
 	if err != nil {
@@ -78,16 +77,13 @@ func AthenaTable(ctx context.Context, cfg *config.Config, name string) (t athena
 func ProbeSchema(ctx context.Context, cfg *config.Config, name string) (s schema.Schema, tenant string, err error) {
 	job := cfg.Jobs[name]
 	src := cfg.Sources[job.Source]
-	q, err := extract.ParseQuery(job.SQL)
-	if err != nil {
-		return nil, "", err
-	}
+	q := job.Statement
 	servers, err := openServers(src)
 	if err != nil {
 		return nil, "", err
 	}
 	defer closeServers(servers)
-	tenants, err := extract.Discover(ctx, servers, selector(src))
+	tenants, err := extract.Discover(ctx, servers, src.Selector)
 	if err != nil {
 		return nil, "", err
 	}

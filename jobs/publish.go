@@ -295,7 +295,7 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 	up := startUpload(ctx, r.store, key, &r.o.Progress.Bytes)
 	var rows int64
 	err := func() error {
-		enc, err := load.NewEncoder(load.Format(r.job.Output.Format), up.pw, total.out)
+		enc, err := load.NewEncoder(r.job.Output.Format, up.pw, total.out)
 		if err != nil {
 			return err
 		}

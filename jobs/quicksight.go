@@ -9,7 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -128,8 +127,8 @@ func WriteQuickSight(ctx context.Context, st Store, job, date string, s schema.S
 }
 
 // isCSV reports whether a job's format gets QuickSight manifests.
-func isCSV(format string) bool {
-	return format == string(load.CSV) || format == string(load.CSVGzip)
+func isCSV(format schema.Format) bool {
+	return format == schema.CSV || format == schema.CSVGzip
 }
 
 // checkQuickSight runs before a CSV run publishes nFiles objects: the

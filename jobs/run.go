@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"maps"
 	mrand "math/rand/v2"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -202,12 +201,8 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	}
 	r.res.RunDate = date.Format(time.DateOnly)
 	r.res.Params = Params(date)
-	q, err := extract.ParseQuery(r.job.SQL)
-	if err != nil {
-		return r.res, fmt.Errorf("job %s: query %s: %w: %w", r.job.Name, r.job.Query, err, ErrFailed)
-	}
-	r.query = q
-	r.res.Query = q.Text()
+	r.query = r.job.Statement
+	r.res.Query = r.query.Text()
 
 	servers, err := openServers(r.src)
 	if err != nil {
@@ -318,7 +313,7 @@ func closeServers(servers []*extract.Server) {
 // retried: a registry query or a listing that meets a busy server waits.
 func (r *run) discover(ctx context.Context, servers []*extract.Server) (*extract.Tenants, error) {
 	for attempt := 0; ; attempt++ {
-		tenants, err := extract.Discover(ctx, servers, selector(r.src))
+		tenants, err := extract.Discover(ctx, servers, r.src.Selector)
 		if err == nil || r.o.Retries < 0 || attempt >= r.retries() || !extract.Transient(err) || ctx.Err() != nil {
 			return tenants, err
 		}
@@ -347,31 +342,7 @@ func Discover(ctx context.Context, src *config.Source) (*extract.Tenants, error)
 		return nil, err
 	}
 	defer closeServers(servers)
-	return extract.Discover(ctx, servers, selector(src))
-}
-
-func selector(src *config.Source) extract.Selector {
-	t := src.Tenants
-	var sel extract.Selector
-	if t.Exclude != "" {
-		sel.Exclude = regexp.MustCompile(t.Exclude) // validated by config
-	}
-	switch {
-	case t.Registry != nil:
-		q, _ := extract.ParseQuery(t.Registry.Query) // validated by config
-		sel.Registry = &extract.Registry{Server: t.Registry.Server, Query: q}
-	case len(t.List) > 0:
-		for _, entry := range t.List {
-			server, db, ok := strings.Cut(entry, "/")
-			if !ok {
-				server, db = src.Servers[0].Name, entry
-			}
-			sel.List = append(sel.List, extract.Tenant{Server: server, Database: db})
-		}
-	default:
-		sel.Match = regexp.MustCompile(t.Match)
-	}
-	return sel
+	return extract.Discover(ctx, servers, src.Selector)
 }
 
 // Params returns the query parameters for a run date: the date and the
@@ -605,7 +576,7 @@ func (s *partSink) Write(row [][]byte) error {
 
 func (s *partSink) open() error {
 	s.up = s.start()
-	enc, err := load.NewEncoder(load.Format(s.run.job.Output.Format), s.up.pw, s.full)
+	enc, err := load.NewEncoder(s.run.job.Output.Format, s.up.pw, s.full)
 	if err != nil {
 		s.up.finish(err) //nolint:errcheck // aborts the upload; err says why
 		s.up = nil
