@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mallet-etl/mallet/schema"
@@ -87,9 +88,117 @@ func (t Table) check() (layout, error) {
 	return l, nil
 }
 
+// Column is a column as the catalog holds it: a lowercase name and a Hive
+// type, as in the DDL's column list.
+type Column struct {
+	Name string
+	Type string
+}
+
+// Property is a table or SerDe property; lists of them keep the DDL's order.
+type Property struct {
+	Key   string
+	Value string
+}
+
+// TableDef is an external table as its CREATE EXTERNAL TABLE defines it,
+// field by field: what the statement stores in the Glue Data Catalog when
+// Athena runs it. The DDL is rendered from it (TableDef.DDL), and package
+// catalog writes the same fields through the Glue API, so the two cannot
+// differ.
+type TableDef struct {
+	Database      string
+	Name          string
+	Columns       []Column
+	PartitionKeys []Column
+	SerDe         string // serialization library
+	SerDeParams   []Property
+	InputFormat   string
+	OutputFormat  string
+	Location      string
+	Properties    []Property // TBLPROPERTIES
+}
+
+// ViewDef is the typed view over a CSV job's raw table.
+type ViewDef struct {
+	Database string
+	Name     string
+	// Columns are the view's column names, lowercase, in order, the
+	// partition column last.
+	Columns []string
+	// SQL is the CREATE OR REPLACE VIEW statement, without a semicolon.
+	SQL string
+}
+
+// Define returns the objects of t: the external table, and for CSV the view
+// over it (nil for Parquet). Errors wrap ErrSchema.
+func Define(t Table) (TableDef, *ViewDef, error) {
+	l, err := t.check()
+	if err != nil {
+		return TableDef{}, nil, err
+	}
+	if l.typed {
+		return tableDef(t, l, t.Name), nil, nil
+	}
+	cols := make([]string, 0, len(t.Schema)+1)
+	for _, c := range t.Schema {
+		cols = append(cols, strings.ToLower(c.Name))
+	}
+	cols = append(cols, PartitionColumn)
+	v := &ViewDef{Database: t.Database, Name: t.Name, Columns: cols, SQL: createView(t)}
+	return tableDef(t, l, t.Name+RawSuffix), v, nil
+}
+
+// Statements returns the DDL for t, one statement per element, without
+// trailing semicolons (Athena runs one statement per query): the CREATE
+// EXTERNAL TABLE, and for CSV the CREATE OR REPLACE VIEW over it. Errors
+// wrap ErrSchema.
+func Statements(t Table) ([]string, error) {
+	def, view, err := Define(t)
+	if err != nil {
+		return nil, err
+	}
+	if view == nil {
+		return []string{def.DDL()}, nil
+	}
+	return []string{def.DDL(), view.SQL}, nil
+}
+
+// DDL returns the statements of Statements as one script, each statement
+// ending in ";" and separated by a blank line.
+func DDL(t Table) (string, error) {
+	stmts, err := Statements(t)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(stmts, ";\n\n") + ";\n", nil
+}
+
+// Storage. Both formats read each partition through Hive symlink
+// manifests (text files listing one data URI per line), so a partition
+// shows exactly the files of its published run and nothing else. Athena
+// takes the target files' format from the SerDe, and recognises gzip by
+// the .gz extension. The CSV escape character is the deserializer's
+// default, backslash (Athena turns an explicit '"' into it too): mallet
+// doubles quotes as RFC 4180 says, which the SerDe reads, but a backslash
+// in a value is read as an escape (see docs/athena.md).
+const (
+	symlinkInput   = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+	parquetSerDe   = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+	parquetOutput  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+	openCSVSerDe   = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+	textOutput     = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+	csvEscape      = `\`
+	csvSeparator   = ","
+	csvQuote       = `"`
+	headerProperty = "skip.header.line.count"
+)
+
 // layout is how Athena reads the files of one format.
 type layout struct {
-	storage string // the ROW FORMAT ... OUTPUTFORMAT clauses
+	serDe        string
+	serDeParams  []Property
+	outputFormat string
 	// typed is true when the files carry the column types. Otherwise the
 	// table (named with RawSuffix) reads every column as a string and a
 	// view over it casts them.
@@ -104,11 +213,14 @@ type layout struct {
 func layoutOf(f schema.Format) (layout, error) {
 	switch f {
 	case schema.Parquet:
-		return layout{storage: parquetStorage, typed: true}, nil
+		return layout{serDe: parquetSerDe, outputFormat: parquetOutput, typed: true}, nil
 	case schema.CSV, schema.CSVGzip:
-		// Athena recognises gzip by the .gz extension: one definition
-		// reads both.
-		return layout{storage: csvStorage, header: true}, nil
+		return layout{
+			serDe:        openCSVSerDe,
+			serDeParams:  []Property{{"separatorChar", csvSeparator}, {"quoteChar", csvQuote}, {"escapeChar", csvEscape}},
+			outputFormat: textOutput,
+			header:       true,
+		}, nil
 	default:
 		if _, err := schema.ParseFormat(string(f)); err != nil {
 			return layout{}, err
@@ -117,87 +229,29 @@ func layoutOf(f schema.Format) (layout, error) {
 	}
 }
 
-// tableName is the name of the table over the files: the view's name with
-// RawSuffix when a view gives the columns their types.
-func (t Table) tableName(l layout) string {
-	if l.typed {
-		return t.Name
+// tableDef defines the external table called name over t's files, read
+// as l says.
+func tableDef(t Table, l layout, name string) TableDef {
+	d := TableDef{
+		Database:      strings.ToLower(t.Database),
+		Name:          strings.ToLower(name),
+		PartitionKeys: []Column{{Name: PartitionColumn, Type: "string"}},
+		SerDe:         l.serDe,
+		SerDeParams:   slices.Clone(l.serDeParams),
+		InputFormat:   symlinkInput,
+		OutputFormat:  l.outputFormat,
+		Location:      t.Location,
 	}
-	return t.Name + RawSuffix
-}
-
-// columnType is the column's type in the table over the files.
-func (l layout) columnType(c schema.Column) string {
-	if l.typed {
-		return c.Athena()
-	}
-	// OpenCSVSerde parses only epoch numbers as dates and timestamps; the
-	// view casts the text instead.
-	return "string"
-}
-
-// Statements returns the DDL for t, one statement per element, without
-// trailing semicolons (Athena runs one statement per query): the CREATE
-// EXTERNAL TABLE, and for CSV the CREATE OR REPLACE VIEW over it. Errors
-// wrap ErrSchema.
-func Statements(t Table) ([]string, error) {
-	l, err := t.check()
-	if err != nil {
-		return nil, err
-	}
-	stmts := []string{createTable(t, l)}
-	if !l.typed {
-		stmts = append(stmts, createView(t))
-	}
-	return stmts, nil
-}
-
-// DDL returns the statements of Statements as one script, each statement
-// ending in ";" and separated by a blank line.
-func DDL(t Table) (string, error) {
-	stmts, err := Statements(t)
-	if err != nil {
-		return "", err
-	}
-	return strings.Join(stmts, ";\n\n") + ";\n", nil
-}
-
-// Storage clauses. Both formats read each partition through Hive symlink
-// manifests (text files listing one data URI per line), so a partition
-// shows exactly the files of its published run and nothing else. Athena
-// takes the target files' format from the SerDe, and recognises gzip by
-// the .gz extension. The CSV escape character is the deserializer's
-// default, backslash (Athena turns an explicit '"' into it too): mallet
-// doubles quotes as RFC 4180 says, which the SerDe reads, but a backslash
-// in a value is read as an escape (see docs/athena.md).
-const (
-	parquetStorage = `ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
-STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
-OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'`
-	csvStorage = `ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'
-WITH SERDEPROPERTIES (
-  'separatorChar' = ',',
-  'quoteChar' = '"',
-  'escapeChar' = '\\'
-)
-STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
-OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'`
-)
-
-func createTable(t Table, l layout) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE %s.%s (\n", QuoteDDL(t.Database), QuoteDDL(t.tableName(l)))
-	for i, c := range t.Schema {
-		fmt.Fprintf(&b, "  %s %s", QuoteDDL(c.Name), l.columnType(c))
-		if i < len(t.Schema)-1 {
-			b.WriteByte(',')
+	for _, c := range t.Schema {
+		typ := c.Athena()
+		if !l.typed {
+			// OpenCSVSerde parses only epoch numbers as dates and
+			// timestamps; the view casts the text instead.
+			typ = "string"
 		}
-		b.WriteByte('\n')
+		d.Columns = append(d.Columns, Column{Name: strings.ToLower(c.Name), Type: typ})
 	}
-	fmt.Fprintf(&b, ")\nPARTITIONED BY (%s string)\n", QuoteDDL(PartitionColumn))
-	b.WriteString(l.storage)
-	fmt.Fprintf(&b, "\nLOCATION %s\nTBLPROPERTIES (\n", quoteString(t.Location))
-	props := [][2]string{
+	d.Properties = []Property{
 		{"projection.enabled", "true"},
 		{"projection.dt.type", "date"},
 		{"projection.dt.format", DateFormat},
@@ -209,17 +263,50 @@ func createTable(t Table, l layout) string {
 		{"storage.location.template", t.Location + PartitionColumn + "=${" + PartitionColumn + "}/"},
 	}
 	if l.header {
-		props = append(props, [2]string{"skip.header.line.count", "1"})
+		d.Properties = append(d.Properties, Property{headerProperty, "1"})
 	}
+	return d
+}
+
+// DDL renders d as a CREATE EXTERNAL TABLE statement, without a semicolon.
+func (d TableDef) DDL() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE %s.%s (\n", QuoteDDL(d.Database), QuoteDDL(d.Name))
+	for i, c := range d.Columns {
+		fmt.Fprintf(&b, "  %s %s", QuoteDDL(c.Name), c.Type)
+		if i < len(d.Columns)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(")\nPARTITIONED BY (")
+	for i, c := range d.PartitionKeys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %s", QuoteDDL(c.Name), c.Type)
+	}
+	fmt.Fprintf(&b, ")\nROW FORMAT SERDE %s\n", quoteString(d.SerDe))
+	if len(d.SerDeParams) > 0 {
+		b.WriteString("WITH SERDEPROPERTIES (\n")
+		writeProperties(&b, d.SerDeParams)
+		b.WriteString(")\n")
+	}
+	fmt.Fprintf(&b, "STORED AS INPUTFORMAT %s\nOUTPUTFORMAT %s\n", quoteString(d.InputFormat), quoteString(d.OutputFormat))
+	fmt.Fprintf(&b, "LOCATION %s\nTBLPROPERTIES (\n", quoteString(d.Location))
+	writeProperties(&b, d.Properties)
+	b.WriteString(")")
+	return b.String()
+}
+
+func writeProperties(b *strings.Builder, props []Property) {
 	for i, p := range props {
-		fmt.Fprintf(&b, "  %s = %s", quoteString(p[0]), quoteString(p[1]))
+		fmt.Fprintf(b, "  %s = %s", quoteString(p.Key), quoteString(p.Value))
 		if i < len(props)-1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('\n')
 	}
-	b.WriteString(")")
-	return b.String()
 }
 
 // createView casts the raw table's text to the columns' types. The CSV
@@ -275,7 +362,10 @@ func QuoteView(name string) string {
 	return `"` + strings.ReplaceAll(strings.ToLower(name), `"`, `""`) + `"`
 }
 
+// quoteString quotes a string literal for Athena DDL (Hive), where a
+// backslash escapes the next character.
 func quoteString(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\\`)
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
@@ -283,17 +373,26 @@ func quoteString(s string) string {
 // the end) to an existing table t, for schema_drift: allow-add. For CSV it
 // also returns the view's new definition.
 func AddColumns(t Table, cols schema.Schema) ([]string, error) {
-	l, err := t.check()
+	def, view, err := Define(t)
 	if err != nil {
 		return nil, err
 	}
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		parts[i] = QuoteDDL(c.Name) + " " + l.columnType(c)
+	types := make(map[string]string, len(def.Columns))
+	for _, c := range def.Columns {
+		types[c.Name] = c.Type
 	}
-	stmts := []string{fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s)", QuoteDDL(t.Database), QuoteDDL(t.tableName(l)), strings.Join(parts, ", "))}
-	if !l.typed {
-		stmts = append(stmts, createView(t))
+	parts := make([]string, 0, len(cols))
+	for _, c := range cols {
+		name := strings.ToLower(c.Name)
+		typ, ok := types[name]
+		if !ok {
+			return nil, fmt.Errorf("athena %s.%s: %w: added column %q is not in the table's schema", t.Database, t.Name, ErrSchema, c.Name)
+		}
+		parts = append(parts, QuoteDDL(name)+" "+typ)
+	}
+	stmts := []string{fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s)", QuoteDDL(def.Database), QuoteDDL(def.Name), strings.Join(parts, ", "))}
+	if view != nil {
+		stmts = append(stmts, view.SQL)
 	}
 	return stmts, nil
 }
