@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
+	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -17,7 +18,7 @@ import (
 type window struct {
 	date       time.Time // the partition's date, midnight in the job's zone
 	start, end time.Time
-	slot       string // see CommittedRun.Slot; "" for snapshots and incremental runs
+	slot       string // see publish.CommittedRun.Slot; "" for snapshots and incremental runs
 }
 
 func (w window) partition() string { return w.date.Format(time.DateOnly) }
@@ -65,7 +66,7 @@ func hourWindows(d time.Time) []window {
 // plan returns the windows a run covers, in order. A backfill (From/To)
 // and a catching-up window run skip the windows state says are committed,
 // unless Force.
-func (r *run) plan(now time.Time, state *State) ([]window, error) {
+func (r *run) plan(now time.Time, state *publish.State) ([]window, error) {
 	dates, err := r.backfillDates()
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func (r *run) plan(now time.Time, state *State) ([]window, error) {
 
 // planSnapshot: one partition replaced by the whole result, for the run
 // date or for each date of a backfill.
-func (r *run) planSnapshot(now time.Time, dates []time.Time, state *State) []window {
+func (r *run) planSnapshot(now time.Time, dates []time.Time, state *publish.State) []window {
 	if len(dates) == 0 {
 		return []window{dayWindow(r.runDay(now), false)}
 	}
@@ -98,7 +99,7 @@ func (r *run) planSnapshot(now time.Time, dates []time.Time, state *State) []win
 // planWindow: the windows (days, or hours for an hourly schedule) of each
 // backfill date, of --date, or else the ones missed since the newest
 // committed window.
-func (r *run) planWindow(now time.Time, dates []time.Time, state *State) []window {
+func (r *run) planWindow(now time.Time, dates []time.Time, state *publish.State) []window {
 	hourly := Hourly(r.job)
 	windows := func(d time.Time) []window {
 		if hourly {
@@ -122,7 +123,7 @@ func (r *run) planWindow(now time.Time, dates []time.Time, state *State) []windo
 // catchUp returns every window after the newest committed one up to the
 // last complete one, so that a missed firing is filled by the next; at
 // most maxDailyCatchUp or maxHourlyCatchUp of them.
-func catchUp(now time.Time, loc *time.Location, hourly bool, state *State) []window {
+func catchUp(now time.Time, loc *time.Location, hourly bool, state *publish.State) []window {
 	var last window
 	limit := maxDailyCatchUp
 	if hourly {
@@ -192,13 +193,13 @@ func (r *run) runDay(now time.Time) time.Time {
 }
 
 // uncommitted drops the windows state says are committed, unless Force.
-func (r *run) uncommitted(ws []window, state *State) []window {
+func (r *run) uncommitted(ws []window, state *publish.State) []window {
 	if r.o.Force || state == nil {
 		return ws
 	}
 	var out []window
 	for _, w := range ws {
-		if !state.committed(w.partition(), w.slot) {
+		if !state.Committed(w.partition(), w.slot) {
 			out = append(out, w)
 		}
 	}
@@ -206,7 +207,7 @@ func (r *run) uncommitted(ws []window, state *State) []window {
 }
 
 // newestSlot returns the start of the newest committed window.
-func newestSlot(s *State, loc *time.Location) (time.Time, bool) {
+func newestSlot(s *publish.State, loc *time.Location) (time.Time, bool) {
 	var newest time.Time
 	if s == nil {
 		return newest, false
@@ -238,7 +239,7 @@ func windowParams(w window) map[string]any {
 	}
 }
 
-// Cursor kinds, as State.CursorKind records them.
+// Cursor kinds, as publish.State.CursorKind records them.
 const (
 	cursorTime = "time"
 	cursorInt  = "int"
@@ -253,7 +254,7 @@ type tracker struct {
 	cursor, key string
 	lookback    config.Lookback
 	kind        string
-	prev        TenantState
+	prev        publish.TenantState
 	ci, ki      int
 	max         string
 	seen        map[string]string // this run's rows near max
@@ -261,7 +262,7 @@ type tracker struct {
 	skipped     int64
 }
 
-func newTracker(job *config.Job, kind string, prev *TenantState) *tracker {
+func newTracker(job *config.Job, kind string, prev *publish.TenantState) *tracker {
 	t := &tracker{cursor: job.Cursor, key: job.Key, lookback: job.Lookback, kind: kind, seen: map[string]string{}, pruneAt: 1024}
 	if prev != nil {
 		t.prev = *prev
@@ -410,13 +411,13 @@ func (t *tracker) prune(m map[string]string, top string) {
 
 // state returns the tenant's state after the run: the larger cursor, and
 // the keys published within the look-back of it, from before and now.
-func (t *tracker) state() *TenantState {
+func (t *tracker) state() *publish.TenantState {
 	top := t.prev.Cursor
 	if t.max != "" && (top == "" || t.compare(t.max, top) > 0) {
 		top = t.max
 	}
 	if top == "" {
-		return &TenantState{}
+		return &publish.TenantState{}
 	}
 	seen := make(map[string]string, len(t.prev.Seen)+len(t.seen))
 	for k, v := range t.prev.Seen {
@@ -431,7 +432,7 @@ func (t *tracker) state() *TenantState {
 	if len(seen) == 0 {
 		seen = nil
 	}
-	return &TenantState{Cursor: top, Seen: seen}
+	return &publish.TenantState{Cursor: top, Seen: seen}
 }
 
 // cursorParams binds :cursor for a tenant of an incremental run and gives
@@ -440,7 +441,7 @@ func (r *run) cursorParams(t *TenantResult, params map[string]any) (map[string]a
 	if r.job.Mode != config.ModeIncremental {
 		return params, nil
 	}
-	var prev *TenantState
+	var prev *publish.TenantState
 	kind := ""
 	if r.state != nil {
 		prev, kind = r.state.Tenants[t.Server+"/"+t.Database], r.state.CursorKind

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 // planJob parses a one-job config of the given mode and schedule.
@@ -47,8 +48,8 @@ jobs:
 
 // committedState holds one committed run per slot ("" for a snapshot's
 // run), each in the partition its slot's date names.
-func committedState(slots ...string) *State {
-	s := &State{Partitions: map[string]*Partition{}}
+func committedState(slots ...string) *publish.State {
+	s := &publish.State{Partitions: map[string]*publish.Partition{}}
 	for _, slot := range slots {
 		date := slot
 		if len(date) > len(time.DateOnly) {
@@ -56,10 +57,10 @@ func committedState(slots ...string) *State {
 		}
 		p := s.Partitions[date]
 		if p == nil {
-			p = &Partition{}
+			p = &publish.Partition{}
 			s.Partitions[date] = p
 		}
-		p.Runs = append(p.Runs, CommittedRun{Slot: slot})
+		p.Runs = append(p.Runs, publish.CommittedRun{Slot: slot})
 	}
 	return s
 }
@@ -112,7 +113,7 @@ func TestPlan(t *testing.T) {
 	for _, tt := range []struct {
 		name, mode, schedule string
 		o                    Options
-		state                *State
+		state                *publish.State
 		want                 []string
 		wantErr              string
 	}{
@@ -122,10 +123,10 @@ func TestPlan(t *testing.T) {
 		{name: "snapshot backfill", mode: config.ModeSnapshot, o: Options{From: date("2026-03-01"), To: date("2026-03-03")}, want: days("2026-03-01", 3, false)},
 		{name: "snapshot backfill of one day", mode: config.ModeSnapshot, o: Options{From: date("2026-03-02")}, want: days("2026-03-02", 1, false)},
 		{name: "snapshot backfill skips committed", mode: config.ModeSnapshot, o: Options{From: date("2026-03-01"), To: date("2026-03-03")},
-			state: &State{Partitions: map[string]*Partition{"2026-03-02": {Runs: []CommittedRun{{Slot: ""}}}}},
+			state: &publish.State{Partitions: map[string]*publish.Partition{"2026-03-02": {Runs: []publish.CommittedRun{{Slot: ""}}}}},
 			want:  []string{days("2026-03-01", 1, false)[0], days("2026-03-03", 1, false)[0]}},
 		{name: "snapshot backfill forced", mode: config.ModeSnapshot, o: Options{From: date("2026-03-01"), To: date("2026-03-03"), Force: true},
-			state: &State{Partitions: map[string]*Partition{"2026-03-02": {Runs: []CommittedRun{{Slot: ""}}}}},
+			state: &publish.State{Partitions: map[string]*publish.Partition{"2026-03-02": {Runs: []publish.CommittedRun{{Slot: ""}}}}},
 			want:  days("2026-03-01", 3, false)},
 		{name: "backfill backwards", mode: config.ModeSnapshot, o: Options{From: date("2026-03-03"), To: date("2026-03-01")}, wantErr: "--from 2026-03-03 is after --to 2026-03-01"},
 
