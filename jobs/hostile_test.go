@@ -47,6 +47,7 @@ func TestHostileQueries(t *testing.T) {
 		{"into outfile", "SELECT * FROM logins INTO OUTFILE '" + outfile + "'", true},
 		{"for update", "SELECT * FROM logins FOR UPDATE", true},
 		{"executable comment", "SELECT 1 /*!50000 , (SELECT f()) */", true},
+		{"server file", "SELECT LOAD_FILE('/etc/passwd') AS f", true},
 		{"writing function", "SELECT f() AS n", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
