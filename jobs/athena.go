@@ -96,8 +96,16 @@ func ProbeSchema(ctx context.Context, cfg *config.Config, name string) (s schema
 	}
 	tn := tenants.List[0]
 	tenant = tn.Server + "/" + tn.Database
+	// Every parameter a query may use is bound, whatever the mode: the
+	// probe reads no row, so any value of the right type does. :cursor
+	// gets the value a first incremental run binds.
 	params := Params(time.Now().In(job.Location))
 	params["server"], params["database"] = tn.Server, tn.Database
+	cursor, err := newTracker(job, "", nil).bind()
+	if err != nil {
+		return nil, tenant, err
+	}
+	params["cursor"] = cursor
 	args, err := q.Args(params)
 	if err != nil {
 		return nil, tenant, err
