@@ -180,12 +180,14 @@ func (s *Server) scrub(err error) error {
 	return errors.New(strings.ReplaceAll(err.Error(), s.secret, "xxxxx"))
 }
 
-// systemDatabases are never tenants.
+// systemDatabases are never tenants (see IsSystemDatabase).
 var systemDatabases = map[string]bool{
 	"information_schema": true, "mysql": true, "performance_schema": true, "sys": true,
 }
 
-// Databases lists the server's databases except the system ones.
+// Databases lists the server's databases except the system ones, which a
+// match never considers: a broad pattern such as ".*" must not make them
+// tenants, nor fail every run for naming them.
 func (s *Server) Databases(ctx context.Context) ([]string, error) {
 	var names []string
 	if err := s.db.SelectContext(ctx, &names, "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name"); err != nil {
@@ -193,7 +195,7 @@ func (s *Server) Databases(ctx context.Context) ([]string, error) {
 	}
 	out := names[:0]
 	for _, n := range names {
-		if !systemDatabases[strings.ToLower(n)] {
+		if !IsSystemDatabase(n) {
 			out = append(out, n)
 		}
 	}

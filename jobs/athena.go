@@ -92,6 +92,9 @@ func ProbeSchema(ctx context.Context, cfg *config.Config, name string) (s schema
 		return nil, "", err
 	}
 	if len(tenants.List) == 0 {
+		if len(tenants.Refused) > 0 {
+			return nil, "", fmt.Errorf("no tenant database to ask in the source %s: %w", src.Name, tenants.Refused[0].Err)
+		}
 		return nil, "", fmt.Errorf("no tenant database matches the source %s", src.Name)
 	}
 	tn := tenants.List[0]
