@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mallet-etl/mallet/athena"
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/load"
@@ -577,6 +578,11 @@ func (s *partSink) Start(cols schema.Schema) error {
 	full, err := s.run.tenantSchema(cols)
 	if err != nil {
 		return err
+	}
+	// Checked before the first row opens the part: a name Athena cannot
+	// hold is refused with nothing uploaded, not found by athena ddl later.
+	if err := athena.CheckColumns(full); err != nil {
+		return fmt.Errorf("result columns: %w", err)
 	}
 	if s.track != nil {
 		if err := s.track.start(cols); err != nil {
