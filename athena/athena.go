@@ -239,17 +239,18 @@ func createTable(t Table, name string) string {
 // writes NULL as an empty field, and OpenCSVSerde reads both NULL and the
 // empty string as an empty string; for typed columns that can only be NULL,
 // so NULLIF restores it. String columns keep the empty string (NULL and the
-// empty string are not told apart).
+// empty string are not told apart). Binary columns were written as base64
+// and decode back to varbinary; an empty value reads as NULL.
 func createView(t Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s.%s AS\nSELECT\n", QuoteView(t.Database), QuoteView(t.Name))
 	for _, c := range t.Schema {
 		col := QuoteView(c.Name)
 		switch typ := TrinoType(c); typ {
-		case "varchar", "varbinary":
-			// varbinary: the raw bytes were written as text; a cast
-			// would not give them back, so the view leaves them as read.
+		case "varchar":
 			fmt.Fprintf(&b, "  %s,\n", col)
+		case "varbinary":
+			fmt.Fprintf(&b, "  from_base64(NULLIF(%s, '')) AS %s,\n", col, col)
 		default:
 			fmt.Fprintf(&b, "  CAST(NULLIF(%s, '') AS %s) AS %s,\n", col, typ, col)
 		}

@@ -193,7 +193,10 @@ func (s *Server) registry(ctx context.Context, q *Query) ([]string, []Tenant, er
 			if vals[i] == nil {
 				t.Attrs = append(t.Attrs, nil)
 			} else {
-				t.Attrs = append(t.Attrs, append([]byte{}, vals[i]...))
+				// Attributes are written as text columns, whatever the
+				// registry's column type: keep them valid UTF-8.
+				var buf []byte
+				t.Attrs = append(t.Attrs, append([]byte{}, ValidUTF8(vals[i], &buf)...))
 			}
 		}
 		list = append(list, t)
