@@ -44,7 +44,7 @@ type Table struct {
 
 // ErrSchema is wrapped by the errors for a schema Athena cannot read as
 // written: no columns, a name Athena cannot hold, names that are equal once
-// lowercased, or a column named like the partition key.
+// lowercased, or a column named like the partition key (see CheckColumns).
 var ErrSchema = errors.New("schema not usable in Athena")
 
 var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
@@ -69,23 +69,78 @@ func (t Table) check() (layout, error) {
 	if len(t.Schema) == 0 {
 		probs = append(probs, "the schema has no columns")
 	}
-	seen := map[string]string{}
-	for _, c := range t.Schema {
-		lower := strings.ToLower(c.Name)
-		switch {
-		case c.Name == "" || strings.ContainsAny(c.Name, "`\"\n\r\x00"):
-			probs = append(probs, fmt.Sprintf("column %q: Athena names cannot be empty or hold quotes or line breaks", c.Name))
-		case lower == PartitionColumn:
-			probs = append(probs, fmt.Sprintf("column %q clashes with the partition column %s: rename it with AS", c.Name, PartitionColumn))
-		case seen[lower] != "":
-			probs = append(probs, fmt.Sprintf("columns %q and %q are the same name in Athena, which ignores case: rename one with AS", seen[lower], c.Name))
-		}
-		seen[lower] = c.Name
-	}
+	probs = append(probs, columnProblems(t.Schema)...)
 	if len(probs) > 0 {
 		return layout{}, fmt.Errorf("athena %s.%s: %w: %s", t.Database, t.Name, ErrSchema, strings.Join(probs, "; "))
 	}
 	return l, nil
+}
+
+// MaxNameLength is the longest column name Athena (the Glue catalog) holds,
+// in bytes.
+const MaxNameLength = 255
+
+// CheckColumns reports, all at once, the columns of s that an Athena table
+// cannot hold as named: a name with anything but ASCII letters, digits and
+// _, or longer than MaxNameLength; two names equal once lowercased (Athena
+// lowercases every name); a column named like the partition column. Each
+// problem names the column and the fix, a different name given with AS in
+// the query. Errors wrap ErrSchema.
+func CheckColumns(s schema.Schema) error {
+	if probs := columnProblems(s); len(probs) > 0 {
+		return fmt.Errorf("%w: %s", ErrSchema, strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+func columnProblems(s schema.Schema) []string {
+	var probs []string
+	seen := map[string]string{}
+	for _, c := range s {
+		lower := strings.ToLower(c.Name)
+		switch {
+		case !validName(c.Name):
+			probs = append(probs, fmt.Sprintf("column %q: Athena names hold only letters, digits and _, at most %d: rename it with AS, such as AS %s", c.Name, MaxNameLength, suggestName(c.Name)))
+		case lower == PartitionColumn:
+			probs = append(probs, fmt.Sprintf("column %q clashes with the partition column %s: rename it with AS", c.Name, PartitionColumn))
+		case seen[lower] != "":
+			probs = append(probs, fmt.Sprintf("columns %q and %q are the same name in Athena, which lowercases names: rename one with AS", seen[lower], c.Name))
+		}
+		if seen[lower] == "" {
+			seen[lower] = c.Name
+		}
+	}
+	return probs
+}
+
+// validName reports a name Athena holds as it is, but for case.
+func validName(name string) bool {
+	if name == "" || len(name) > MaxNameLength {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// suggestName is a valid name close to name, for error messages.
+func suggestName(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' {
+			b.WriteRune(r)
+		} else if !strings.HasSuffix(b.String(), "_") {
+			b.WriteByte('_')
+		}
+	}
+	out := strings.Trim(b.String(), "_")
+	if out == "" {
+		out = "c"
+	}
+	return out[:min(len(out), MaxNameLength)]
 }
 
 // Column is a column as the catalog holds it: a lowercase name and a Hive
@@ -313,17 +368,18 @@ func writeProperties(b *strings.Builder, props []Property) {
 // writes NULL as an empty field, and OpenCSVSerde reads both NULL and the
 // empty string as an empty string; for typed columns that can only be NULL,
 // so NULLIF restores it. String columns keep the empty string (NULL and the
-// empty string are not told apart).
+// empty string are not told apart). Binary columns were written as base64
+// and decode back to varbinary; an empty value reads as NULL.
 func createView(t Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s.%s AS\nSELECT\n", QuoteView(t.Database), QuoteView(t.Name))
 	for _, c := range t.Schema {
 		col := QuoteView(c.Name)
 		switch typ := TrinoType(c); typ {
-		case "varchar", "varbinary":
-			// varbinary: the raw bytes were written as text; a cast
-			// would not give them back, so the view leaves them as read.
+		case "varchar":
 			fmt.Fprintf(&b, "  %s,\n", col)
+		case "varbinary":
+			fmt.Fprintf(&b, "  from_base64(NULLIF(%s, '')) AS %s,\n", col, col)
 		default:
 			fmt.Fprintf(&b, "  CAST(NULLIF(%s, '') AS %s) AS %s,\n", col, typ, col)
 		}

@@ -43,7 +43,7 @@ var everyKind = schema.Schema{
 	schema.FromMySQL("name", "VARCHAR", 0, 0),
 	schema.FromMySQL("doc", "JSON", 0, 0),
 	schema.FromMySQL("blob", "BLOB", 0, 0),
-	schema.FromMySQL("Mixed Case", "VARCHAR", 0, 0),
+	schema.FromMySQL("Mixed_Case", "VARCHAR", 0, 0), // Athena lowercases it
 }
 
 // one text value per column of everyKind, in MySQL's text form.
@@ -218,7 +218,12 @@ func TestStatementsRejectBadSchemas(t *testing.T) {
 	}{
 		{"partition clash", schema.Schema{schema.Tenant("DT")}, "clashes with the partition column"},
 		{"case clash", schema.Schema{schema.Tenant("userId"), schema.Tenant("userid")}, `"userId" and "userid"`},
-		{"backtick", schema.Schema{schema.Tenant("a`b")}, "quotes"},
+		{"backtick", schema.Schema{schema.Tenant("a`b")}, "only letters, digits and _"},
+		{"space", schema.Schema{schema.Tenant("Mixed Case")}, `column "Mixed Case": Athena names hold only letters, digits and _, at most 255: rename it with AS, such as AS mixed_case`},
+		{"expression", schema.Schema{schema.Tenant("COUNT(*)")}, "AS count"},
+		{"non-ASCII", schema.Schema{schema.Tenant("件数")}, `column "件数"`},
+		{"too long", schema.Schema{schema.Tenant(strings.Repeat("a", 256))}, "at most 255"},
+		{"case clash of three", schema.Schema{schema.Tenant("x"), schema.Tenant("X"), schema.Tenant("id"), schema.Tenant("Id")}, `columns "x" and "X" are the same name in Athena, which lowercases names: rename one with AS; columns "id" and "Id"`},
 		{"empty", nil, "no columns"},
 	}
 	for _, tt := range tests {
@@ -230,6 +235,13 @@ func TestStatementsRejectBadSchemas(t *testing.T) {
 				t.Errorf("got %v, want ErrSchema containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestCheckColumnsAccepts(t *testing.T) {
+	s := schema.Schema{schema.Tenant("a"), schema.Tenant("Upper_Case"), schema.Tenant("_lead"), schema.Tenant("9lives"), schema.Tenant(strings.Repeat("z", 255))}
+	if err := athena.CheckColumns(s); err != nil {
+		t.Errorf("got %v, want nil", err)
 	}
 }
 

@@ -591,6 +591,12 @@ func (p *parser) validateSource(s *Source) {
 		for i, entry := range t.List {
 			server, db, ok := strings.Cut(entry, "/")
 			if !ok {
+				db = entry
+			}
+			if extract.IsSystemDatabase(db) {
+				p.addf(at("tenants", "list", fmt.Sprint(i)), "list tenant databases only", "source %s: tenant %q: %s is a system schema, never a tenant", s.Name, entry, db)
+			}
+			if !ok {
 				if len(s.Servers) != 1 {
 					p.addf(at("tenants", "list", fmt.Sprint(i)), "write server/database", "source %s: tenant %q does not name its server and the source has %d servers", s.Name, entry, len(s.Servers))
 					continue

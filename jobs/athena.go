@@ -130,12 +130,23 @@ func ProbeSchema(ctx context.Context, cfg *config.Config, name string) (s schema
 		return nil, "", err
 	}
 	if len(tenants.List) == 0 {
+		if len(tenants.Refused) > 0 {
+			return nil, "", fmt.Errorf("no tenant database to ask in the source %s: %w", src.Name, tenants.Refused[0].Err)
+		}
 		return nil, "", fmt.Errorf("no tenant database matches the source %s", src.Name)
 	}
 	tn := tenants.List[0]
 	tenant = tn.Server + "/" + tn.Database
+	// Every parameter a query may use is bound, whatever the mode: the
+	// probe reads no row, so any value of the right type does. :cursor
+	// gets the value a first incremental run binds.
 	params := Params(time.Now().In(job.Location))
 	params["server"], params["database"] = tn.Server, tn.Database
+	cursor, err := newTracker(job, "", nil).bind()
+	if err != nil {
+		return nil, tenant, err
+	}
+	params["cursor"] = cursor
 	args, err := q.Args(params)
 	if err != nil {
 		return nil, tenant, err

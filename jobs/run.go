@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mallet-etl/mallet/athena"
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/load"
@@ -208,12 +209,19 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		return r.res, fmt.Errorf("job %s: discover tenants: %w: %w", r.job.Name, err, ErrFailed)
 	}
 	r.attrs = tenants.Attrs
-	found := len(tenants.List)
+	found := len(tenants.List) + len(tenants.Refused)
 	// An empty shard is not an error: with few tenants and many shards some
 	// get none, and their runs must still succeed.
 	tenants.List = ShardTenants(tenants.List, r.o.Shard)
 	for _, name := range sortedKeys(tenants.Failed) {
 		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: name, Database: "*", Err: tenants.Failed[name], Error: tenants.Failed[name].Error()})
+	}
+	// A refused tenant fails in the one shard it would belong to, so that
+	// N shards report it once, not N times.
+	for _, rf := range tenants.Refused {
+		if r.o.Shard.N <= 1 || ShardOf(rf.Tenant, r.o.Shard.N) == r.o.Shard.K {
+			r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: rf.Tenant.Server, Database: rf.Tenant.Database, Err: rf.Err, Error: rf.Err.Error()})
+		}
 	}
 	for _, t := range tenants.List {
 		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: t.Server, Database: t.Database, tenant: t})
@@ -532,6 +540,11 @@ func (s *partSink) Start(cols schema.Schema) error {
 	full, err := s.run.tenantSchema(cols)
 	if err != nil {
 		return err
+	}
+	// Checked before the first row opens the part: a name Athena cannot
+	// hold is refused with nothing uploaded, not found by athena ddl later.
+	if err := athena.CheckColumns(full); err != nil {
+		return fmt.Errorf("result columns: %w", err)
 	}
 	if s.track != nil {
 		if err := s.track.start(cols); err != nil {
