@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -129,12 +128,8 @@ func (s *Scheduler) load() (*config.Config, *cron.Cron, error) {
 	}
 	c := cron.New(cron.WithLocation(cfg.Location), cron.WithLogger(cronLogger{s.log}))
 	for _, name := range cfg.JobNames() {
-		sched, err := jobSchedule(cfg.Jobs[name])
-		if err != nil {
-			return nil, nil, fmt.Errorf("schedule: job %s: %w", name, err)
-		}
-		if sched != nil {
-			c.Schedule(sched, cron.FuncJob(func() { s.turn(cfg, name) }))
+		if j := cfg.Jobs[name]; j.Cron != nil {
+			c.Schedule(j.Cron, cron.FuncJob(func() { s.turn(cfg, name) }))
 		}
 	}
 	if len(c.Entries()) == 0 {
@@ -143,37 +138,19 @@ func (s *Scheduler) load() (*config.Config, *cron.Cron, error) {
 	return cfg, c, nil
 }
 
-// jobSchedule is the job's schedule in its time zone, or nil for a job run
-// by hand only.
-func jobSchedule(j *config.Job) (cron.Schedule, error) {
-	if j.Schedule == "" {
-		return nil, nil
-	}
-	spec := j.Schedule
-	if !strings.HasPrefix(spec, "TZ=") && !strings.HasPrefix(spec, "CRON_TZ=") {
-		spec = "CRON_TZ=" + j.Location.String() + " " + spec
-	}
-	sched, err := config.CronParser.Parse(spec)
-	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", j.Schedule, err)
-	}
-	return sched, nil
-}
-
 // announce logs every job's next run time and makes its metrics exist, so
 // that alerts see a job before its first run.
 func (s *Scheduler) announce(cfg *config.Config) {
 	now := time.Now()
 	for _, name := range cfg.JobNames() {
 		j := cfg.Jobs[name]
-		sched, _ := jobSchedule(j) // load checked it
-		if sched == nil {
+		if j.Cron == nil {
 			s.log.Info("job not scheduled (no schedule; run it with run job)", "job", name)
 			continue
 		}
 		s.metrics.Init(name)
 		s.log.Info("job scheduled", "job", name, "schedule", j.Schedule, "timezone", j.Location.String(),
-			"next", sched.Next(now).In(j.Location).Format(time.RFC3339))
+			"next", j.Cron.Next(now).In(j.Location).Format(time.RFC3339))
 	}
 }
 
