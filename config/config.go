@@ -323,21 +323,35 @@ func (p *parser) parse(data []byte) *Config {
 	return &cfg
 }
 
+// yamlParserErrors are the syntax errors yaml.v3's parser (as opposed to its
+// scanner) reports. It numbers their lines from 0 and everything else from
+// 1, and the line is that of the block the error is in, not of the token
+// that broke it.
+var yamlParserErrors = []string{
+	"did not find expected key",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected <document start>",
+}
+
 func (p *parser) yamlError(err error) {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
-	// yaml.v3 numbers syntax errors from 0 but type errors from 1.
-	fix := 1
 	if errors.As(err, &te) {
-		msgs, fix = te.Errors, 0
+		msgs = te.Errors
 	}
 	for _, m := range msgs {
 		if g := yamlLine.FindStringSubmatch(m); g != nil {
 			var n int
 			fmt.Sscan(g[1], &n)
-			n += fix
 			msg := g[2]
 			hint := ""
+			if te == nil && slices.Contains(yamlParserErrors, msg) {
+				n++
+				hint = "in the block that starts on this line: check the indentation and brackets of the lines below it"
+			}
 			if strings.Contains(msg, "not found in type") {
 				msg = strings.Replace(msg, "field ", "unknown key ", 1)
 				msg = msg[:strings.Index(msg, " not found in type")]
@@ -469,7 +483,16 @@ func (p *parser) validateSource(s *Source) {
 		if err != nil {
 			p.addf(at("servers", idx, "dsn"), "user:pass@tcp(host:3306)/", "source %s: server %s: %v", s.Name, srv.Name, err)
 		}
+		if srv.TLS == "false" {
+			// tls: false says "no TLS" in so many words: it is off, as when
+			// left out, never a CA file named "false".
+			if dsn != nil && dsn.TLSConfig != "" {
+				p.addf(at("servers", idx, "tls"), "remove tls= from the dsn, or tls: false", "source %s: server %s: tls is false here but set in the dsn", s.Name, srv.Name)
+			}
+			srv.TLS = ""
+		}
 		if srv.TLS != "" {
+			written := srv.TLS
 			switch srv.TLS {
 			case "true", "skip-verify":
 			default:
@@ -478,7 +501,12 @@ func (p *parser) validateSource(s *Source) {
 				}
 			}
 			if _, err := extract.TLSConfig(srv.TLS); err != nil {
-				p.addf(at("servers", idx, "tls"), "true, skip-verify or a PEM CA bundle file", "source %s: server %s: %v", s.Name, srv.Name, unwrapPathError(err))
+				msg := err.Error()
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					msg = fmt.Sprintf("tls: CA bundle %s: %v", written, pe.Err)
+				}
+				p.addf(at("servers", idx, "tls"), "true, false, skip-verify or a PEM CA bundle file relative to the config file", "source %s: server %s: %s", s.Name, srv.Name, msg)
 			}
 			if dsn != nil && dsn.TLSConfig != "" {
 				p.addf(at("servers", idx, "tls"), "remove tls= from the dsn", "source %s: server %s: tls is set both here and in the dsn", s.Name, srv.Name)

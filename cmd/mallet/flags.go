@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
+	"strconv"
+	"time"
 
 	"golang.org/x/term"
 
@@ -74,4 +77,41 @@ func (c *common) logger() (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
 	}
 	return nil, usageErrorf("--log-format %q: want auto, text or json", c.logFormat)
+}
+
+// setFlags returns the names of the flags given on the command line, so
+// that an empty value given on purpose (--date '') can be told from a flag
+// left out.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+var dateShape = regexp.MustCompile(`^(\d{4})-(\d{2})-(\d{2})$`)
+
+// parseDate parses the value of the date flag --name, midnight in loc. A
+// value of the right shape that names no day ("2026-02-30") is told apart
+// from a malformed one, and an empty value is refused rather than read as
+// "today": a script whose variable came out empty should fail, not run
+// another day.
+func parseDate(name, s string, loc *time.Location) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, usageErrorf("--%s is empty: want a date YYYY-MM-DD (leave the flag out for the default)", name)
+	}
+	d, err := time.ParseInLocation(time.DateOnly, s, loc)
+	if err == nil {
+		return d, nil
+	}
+	m := dateShape.FindStringSubmatch(s)
+	if m == nil {
+		return time.Time{}, usageErrorf("--%s %q: want YYYY-MM-DD", name, s)
+	}
+	year, _ := strconv.Atoi(m[1])
+	month, _ := strconv.Atoi(m[2])
+	if month < 1 || month > 12 {
+		return time.Time{}, usageErrorf("--%s %s is not a date: there is no month %d", name, s, month)
+	}
+	days := time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	return time.Time{}, usageErrorf("--%s %s is not a date: %s %d has %d days", name, s, time.Month(month), year, days)
 }
