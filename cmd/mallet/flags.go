@@ -80,7 +80,7 @@ func (c *common) logger() (*slog.Logger, error) {
 }
 
 // setFlags returns the names of the flags given on the command line, so
-// that an empty value given on purpose (--date ”) can be told from a flag
+// that an empty value given on purpose (--date "") can be told from a flag
 // left out.
 func setFlags(fs *flag.FlagSet) map[string]bool {
 	set := map[string]bool{}
