@@ -297,3 +297,57 @@ func TestTLSOption(t *testing.T) {
 		})
 	}
 }
+
+// TestParseOffline checks that an offline parse lets a DSN that needs an
+// unset variable pass as a note, leaves it unusable, and still reports
+// every other problem, unset variables outside DSNs included.
+func TestParseOffline(t *testing.T) {
+	t.Run("unset dsn variable is a note", func(t *testing.T) {
+		path := writeConfig(t, base)
+		data, _ := os.ReadFile(path)
+		cfg, err := ParseOffline(path, data, env(nil))
+		if err != nil {
+			t.Fatalf("ParseOffline: %v", err)
+		}
+		if len(cfg.Notes) != 1 || cfg.Notes[0].Line != 6 || !strings.Contains(cfg.Notes[0].Msg, "CRM_DB1_DSN is not set") {
+			t.Errorf("notes: got %+v, want one on line 6 naming CRM_DB1_DSN", cfg.Notes)
+		}
+		if got, want := string(cfg.Sources["crm"].Servers[0].DSN), "${CRM_DB1_DSN}"; got != want {
+			t.Errorf("dsn: got %q, want %q left as written", got, want)
+		}
+		if _, err := Parse(path, data, env(nil)); err == nil {
+			t.Error("Parse (online) accepted the unset variable")
+		}
+	})
+	t.Run("set dsn variable is checked", func(t *testing.T) {
+		path := writeConfig(t, base)
+		data, _ := os.ReadFile(path)
+		_, err := ParseOffline(path, data, env(map[string]string{"CRM_DB1_DSN": "u:p@tcp(h:3306)/?multiStatements=true"}))
+		if err == nil || !strings.Contains(err.Error(), "multiStatements") {
+			t.Errorf("got %v, want the multiStatements problem", err)
+		}
+	})
+	t.Run("unset variable outside a dsn is a problem", func(t *testing.T) {
+		text := strings.Replace(base, "to: s3://analytics-bucket/crm", `to: "${OUT}"`, 1)
+		path := writeConfig(t, text)
+		data, _ := os.ReadFile(path)
+		_, err := ParseOffline(path, data, env(nil))
+		if err == nil || !strings.Contains(err.Error(), "config.yaml:18: environment variable OUT is not set") {
+			t.Errorf("got %v, want the unset OUT reported on line 18", err)
+		}
+	})
+	t.Run("other problems are still reported", func(t *testing.T) {
+		text := strings.NewReplacer("format: parquet", "format: xml", "concurrency: 8", "concurrency: -1").Replace(base)
+		path := writeConfig(t, text)
+		data, _ := os.ReadFile(path)
+		_, err := ParseOffline(path, data, env(nil))
+		for _, want := range []string{"config.yaml:9: source crm: concurrency", "config.yaml:19: job mail_send_counts: output.format"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v, want a problem containing %q", err, want)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "CRM_DB1_DSN") {
+			t.Errorf("the unset DSN variable is a problem offline: %v", err)
+		}
+	})
+}

@@ -102,3 +102,56 @@ func TestCLIMistakes(t *testing.T) {
 		})
 	}
 }
+
+// TestLintWithoutSecrets checks that CI can lint the shipped config without
+// its DSN variable (--offline), that a real check still wants it, and that
+// list fails when it cannot count a source's tenants.
+func TestLintWithoutSecrets(t *testing.T) {
+	shipped, err := filepath.Abs("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A source found by name on 127.0.0.1:1, where nothing listens.
+	refused := cliConfig(t)
+	text, err := os.ReadFile(filepath.Join(refused, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = []byte(strings.Replace(string(text), "list: [a]", `match: "^crm_"`, 1))
+	if err := os.WriteFile(filepath.Join(refused, "config.yaml"), text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name           string
+		args           []string
+		code           int
+		stdout, stderr []string
+	}{
+		{"validate --offline", []string{"validate", "--offline", "--config", shipped}, exitOK,
+			[]string{"ok (2 sources, 6 jobs; 2 dsn(s) not checked)"}, []string{"note: ", "CRM_DB1_DSN is not set: sources.crm.servers.0.dsn is not checked (offline)"}},
+		{"validate", []string{"validate", "--config", shipped}, exitUsage,
+			nil, []string{"environment variable CRM_DB1_DSN is not set"}},
+		{"list --offline", []string{"list", "--offline", "--config", shipped}, exitOK,
+			[]string{"mail_send_counts", "30 3 * * *"}, []string{"CRM_DB1_DSN is not set"}},
+		{"list with a refusing server", []string{"list", "--config", filepath.Join(refused, "config.yaml")}, exitFailed,
+			[]string{"error: server db1: list databases: dial tcp 127.0.0.1:1: connect: connection refused"}, []string{"could not resolve the tenants of source(s) s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runSelf(t, t.TempDir(), nil, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code: got %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout, stderr)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout does not contain %q:\n%s", want, stdout)
+				}
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr does not contain %q:\n%s", want, stderr)
+				}
+			}
+		})
+	}
+}

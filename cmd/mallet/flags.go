@@ -62,6 +62,20 @@ func (c *common) loadConfig() (*config.Config, error) {
 	return config.Load(c.configPath)
 }
 
+// loadConfigOffline loads the config for a command that never connects to
+// a database: a DSN that needs an unset variable is left unchecked and
+// printed as a note on stderr (see config.ParseOffline).
+func (c *common) loadConfigOffline() (*config.Config, error) {
+	cfg, err := config.LoadOffline(c.configPath)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range cfg.Notes {
+		fmt.Fprintf(os.Stderr, "note: %s:%d: %s\n", c.configPath, n.Line, n.Msg)
+	}
+	return cfg, nil
+}
+
 func (c *common) logger() (*slog.Logger, error) {
 	format := c.logFormat
 	if format == "auto" {
