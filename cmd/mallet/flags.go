@@ -34,13 +34,17 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 }
 
+// helpOut receives --help and "mallet help"; a variable so that a test can
+// read every command's help without a process per command.
+var helpOut io.Writer = os.Stdout
+
 // parse parses args, turning --help into errHelp and mistakes into usage
 // errors.
 func parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
+			fs.SetOutput(helpOut)
 			fs.Usage()
 			return errHelp
 		}

@@ -124,6 +124,7 @@ const mainCommands = `Commands:
   schedule              run every job on its schedule; /healthz and /metrics
   validate              check the config file and the query files (--offline: DSN variables may be unset)
   list                  list jobs with their schedule, source and tenant count
+  config schema         print the JSON Schema of the config file, for editors and linters
   athena ddl JOB        print (--write: store) the Athena DDL for a job's output
   inspect URI           print the schema and row count of a file mallet wrote
   state show JOB        print a job's published partitions, cursors and lease
@@ -169,6 +170,8 @@ func runMain(ctx context.Context, args []string) error {
 		cmd = &validateCmd{}
 	case "list":
 		cmd = &listCmd{}
+	case "config":
+		cmd = &configCmd{}
 	case "athena":
 		cmd = &athenaCmd{}
 	case "inspect":
@@ -178,7 +181,7 @@ func runMain(ctx context.Context, args []string) error {
 	case "version":
 		cmd = &versionCmd{}
 	case "help", "-h", "--help":
-		fmt.Fprint(os.Stdout, mainUsage)
+		fmt.Fprint(helpOut, mainUsage)
 		return nil
 	default:
 		fmt.Fprintf(os.Stderr, "mallet: unknown command %q\n\n%s\n\"mallet help\" prints the full usage.\n", args[0], mainCommands)
