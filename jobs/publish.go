@@ -292,24 +292,19 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 	}
 	r.res.Schema = total.out
 	key := r.partKey(0)
-	up := startUpload(ctx, r.store, key, &r.o.Progress.Bytes)
-	var rows int64
-	err := func() error {
-		enc, err := load.NewEncoder(load.Format(r.job.Output.Format), up.pw, total.out)
-		if err != nil {
-			return err
-		}
-		if err := total.each(func(row [][]byte) error { rows++; return enc.Write(row) }); err != nil {
-			enc.Close() //nolint:errcheck // ends the encoder's goroutine (csv.gz); err says why already
-			return err
-		}
-		return enc.Close()
-	}()
-	bytes, sum, err := up.finish(err)
+	up, err := load.NewUpload(ctx, r.store, key, load.Format(r.job.Output.Format), total.out, load.UploadOptions{Progress: &r.o.Progress.Bytes})
+	if err != nil {
+		return nil, err
+	}
+	if err := total.each(up.Write); err != nil {
+		up.Abort()
+		return nil, fmt.Errorf("%s: %w", r.store.URI(key), err)
+	}
+	res, err := up.Close(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.store.URI(key), err)
 	}
-	return &Object{URI: r.store.URI(key), Key: key, Rows: rows, Bytes: bytes, SHA256: sum}, nil
+	return &Object{URI: r.store.URI(key), Key: key, Rows: res.Rows, Bytes: res.Bytes, SHA256: res.SHA256}, nil
 }
 
 // discard removes what a failed, uncommitted run wrote: its parts, its run

@@ -265,11 +265,11 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, s.errorf("put", key, err)
 	}
-	body := &countingReader{r: &ctxReader{ctx: ctx, r: r}}
+	body := counting(r)
 	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
 		Bucket:               aws.String(s.bucket),
 		Key:                  s.key(key),
-		Body:                 body,
+		Body:                 &ctxReader{ctx: ctx, r: body},
 		ServerSideEncryption: tmtypes.ServerSideEncryption(s.sse),
 		SSEKMSKeyID:          s.kmsKeyID,
 	})
