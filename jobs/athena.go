@@ -12,6 +12,7 @@ import (
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -42,10 +43,10 @@ func athenaTable(ctx context.Context, cfg *config.Config, job *config.Job, st St
 	t = athena.Table{
 		Database: job.Athena.Database,
 		Name:     job.Athena.Table,
-		Location: st.URI(SymlinksPrefix(name)),
+		Location: st.URI(publish.SymlinksPrefix(name)),
 		Format:   load.Format(job.Output.Format),
 	}
-	states, err := States(ctx, st, name)
+	states, err := publish.States(ctx, st, name)
 	if err != nil {
 		return t, "", fmt.Errorf("athena %s: %w", name, err)
 	}
@@ -56,13 +57,13 @@ func athenaTable(ctx context.Context, cfg *config.Config, job *config.Job, st St
 			}
 		}
 	}
-	latest, err := LatestRun(ctx, st, name)
+	latest, err := publish.LatestRun(ctx, st, name)
 	if err != nil {
 		return t, "", fmt.Errorf("athena %s: %w", name, err)
 	}
 	if latest != nil && latest.Schema != nil {
 		t.Schema = latest.Schema
-		from = fmt.Sprintf("run %s of %s (%s)", latest.RunID, latest.RunDate, st.URI(latest.Key))
+		from = fmt.Sprintf("run %s of %s (%s)", latest.RunID, latest.Date, st.URI(latest.Key))
 	}
 	if t.FirstDate == "" {
 		t.FirstDate = time.Now().In(job.Location).Format(time.DateOnly)

@@ -23,6 +23,7 @@ import (
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -33,6 +34,10 @@ var (
 	ErrPartial = errors.New("published without some tenants")
 	// ErrFailed: the run failed and published nothing.
 	ErrFailed = errors.New("run failed, nothing published")
+	// ErrLocked: the run did not start because another run of the job
+	// (or shard) holds its lease; nothing was read or written. It is
+	// publish.ErrLocked, named here for callers of Run.
+	ErrLocked = publish.ErrLocked
 )
 
 // Options adjust one run.
@@ -62,15 +67,9 @@ type Options struct {
 }
 
 // Shard is shard K of N (1 <= K <= N); the zero value means no sharding.
-type Shard struct{ K, N int }
-
-// String names the shard in keys and logs: "s2of4", or "" when unsharded.
-func (s Shard) String() string {
-	if s.N <= 1 {
-		return ""
-	}
-	return fmt.Sprintf("s%dof%d", s.K, s.N)
-}
+// Sharding splits the tenants (ShardTenants); each shard publishes on its
+// own, which is why the type belongs to package publish.
+type Shard = publish.Shard
 
 // Progress counts a run's work as it happens; safe for concurrent reads.
 type Progress struct {
@@ -104,9 +103,9 @@ type Result struct {
 	// Mode is the job's mode; Window the query window of a window-mode
 	// run; Windows the result of each window when the run covered several
 	// (a backfill), with the totals above summed over them.
-	Mode    string    `json:"mode,omitempty"`
-	Window  *Window   `json:"window,omitempty"`
-	Windows []*Result `json:"windows,omitempty"`
+	Mode    string          `json:"mode,omitempty"`
+	Window  *publish.Window `json:"window,omitempty"`
+	Windows []*Result       `json:"windows,omitempty"`
 }
 
 // TenantResult is one tenant's part of a run.
@@ -133,13 +132,7 @@ type TenantResult struct {
 }
 
 // Object is one published file.
-type Object struct {
-	URI    string `json:"uri"`
-	Key    string `json:"key"`
-	Rows   int64  `json:"rows"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-}
+type Object = publish.Object
 
 // Run runs the named job once. It returns the result even on error, with
 // the error wrapping ErrFailed (nothing published) or ErrPartial.
@@ -182,8 +175,8 @@ type run struct {
 
 	// publishing (publish.go): the lease held, the state as last read or
 	// committed, the window being run, and whether it is committed.
-	lease     *lease
-	state     *State
+	lease     *publish.Lease
+	state     *publish.State
 	win       window
 	committed bool
 }
@@ -276,14 +269,15 @@ func (r *run) runWindow(ctx context.Context) error {
 		r.discard(ctx)
 		return runErr
 	}
-	if err := r.publish(ctx); err != nil {
+	m, err := r.publish(ctx)
+	if err != nil {
 		if r.committed {
 			return fmt.Errorf("job %s: published, but %w (the next run finishes it)", r.job.Name, err)
 		}
 		r.discard(ctx)
 		return fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
 	}
-	if err := r.writeQuickSight(ctx); err != nil {
+	if err := r.writeQuickSight(ctx, m); err != nil {
 		return fmt.Errorf("job %s: published, but %w", r.job.Name, err)
 	}
 	if failed > 0 {
