@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/mallet-etl/mallet/extract"
 )
 
 // Publishing modes (jobs.NAME.mode); docs/publishing.md describes them.
@@ -85,10 +83,9 @@ func (p *parser) validateMode(j *Job, at func(path ...string) int) {
 	// already (not read-only, two statements) gets no second, false
 	// complaint about its parameters.
 	uses := map[string]bool{}
-	q, err := extract.ParseQuery(j.SQL)
-	parsed := j.SQL != "" && err == nil
+	parsed := j.Statement != nil
 	if parsed {
-		for _, name := range q.Params() {
+		for _, name := range j.Statement.Params() {
 			uses[name] = true
 		}
 	}

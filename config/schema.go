@@ -9,7 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/schema"
 )
 
 // JSONSchema returns the JSON Schema (draft-07) of the config file, for
@@ -131,7 +131,7 @@ var schemaNotes = map[string]schemaNote{
 	"Athena.Table":    {doc: "Athena table (default the job name)", pattern: athenaName.String()},
 
 	"Output.To":     {doc: "s3://bucket/prefix, file:///abs/path or a folder relative to the working directory", required: true},
-	"Output.Format": {doc: "file format (default parquet)", enum: []string{string(load.Parquet), string(load.CSV), string(load.CSVGzip)}},
+	"Output.Format": {doc: "file format (default parquet)", enum: formatNames()},
 }
 
 type schemaGen struct {
@@ -283,4 +283,12 @@ func (g *schemaGen) value(t reflect.Type, note schemaNote) (map[string]any, erro
 		return map[string]any{"$ref": "#/definitions/" + name}, nil
 	}
 	return nil, fmt.Errorf("type %s: no JSON Schema for its kind; teach config/schema.go", t)
+}
+
+func formatNames() []string {
+	var names []string
+	for _, f := range schema.Formats() {
+		names = append(names, string(f))
+	}
+	return names
 }
