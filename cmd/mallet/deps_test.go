@@ -7,20 +7,23 @@ import (
 	"testing"
 )
 
-// demoOnly are module paths the production binary (-tags nodemo) must not
-// carry: the demo's embedded MySQL server and its logger, and the test
-// suite's S3 fake and pseudo-terminal. Each would add code, start-up work
-// and attack surface to every ECS task for nothing.
-var demoOnly = []string{
+// notInProduction are module paths the production binary (-tags nodemo)
+// must not carry: the demo's embedded MySQL server and its logger, the test
+// suite's S3 fake and pseudo-terminal, and the JSON Schema validator that
+// checks the shipped configs (never a run). Each would add code, start-up
+// work and attack surface to every ECS task for nothing.
+var notInProduction = []string{
 	"github.com/dolthub/",
 	"github.com/johannesboyne/gofakes3",
 	"github.com/creack/pty",
 	"github.com/sirupsen/logrus",
+	"github.com/santhosh-tekuri/jsonschema",
 }
 
 // TestProductionBinaryDeps reads the modules linked into the built binaries
-// (go version -m): the nodemo one holds none of demoOnly, and the full one
-// holds the demo's server, which shows the check sees what it looks for.
+// (go version -m): the nodemo one holds none of notInProduction, and the
+// full one holds the demo's server, which shows the check sees what it
+// looks for.
 func TestProductionBinaryDeps(t *testing.T) {
 	for _, tc := range []struct {
 		tags string
@@ -46,7 +49,7 @@ func TestProductionBinaryDeps(t *testing.T) {
 				return
 			}
 			for _, m := range mods {
-				if hasPrefix([]string{m}, demoOnly...) {
+				if hasPrefix([]string{m}, notInProduction...) {
 					t.Errorf("the production binary links %s", m)
 				}
 			}
@@ -70,7 +73,7 @@ func TestProductionPackageDeps(t *testing.T) {
 	}
 	for _, p := range pkgs {
 		mine := strings.HasPrefix(p, "github.com/mallet-etl/mallet/")
-		if hasPrefix([]string{p}, demoOnly...) || mine && strings.HasSuffix(p, "test") {
+		if hasPrefix([]string{p}, notInProduction...) || mine && strings.HasSuffix(p, "test") {
 			t.Errorf("the production binary compiles in %s", p)
 		}
 	}

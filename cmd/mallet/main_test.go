@@ -13,7 +13,12 @@ import (
 // binDir holds the binaries this test run builds, removed at the end.
 var binDir string
 
+// TestMain also lets a test run this test binary as mallet itself (see
+// runSelf): with MALLET_TEST_AS_MAIN=1 it is main, exit code included.
 func TestMain(m *testing.M) {
+	if os.Getenv("MALLET_TEST_AS_MAIN") == "1" {
+		main()
+	}
 	dir, err := os.MkdirTemp("", "mallet-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
