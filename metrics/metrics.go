@@ -52,12 +52,12 @@ func OutcomeOf(err error) string {
 		return Partial
 	case errors.Is(err, jobs.ErrLocked):
 		return Locked
+	case errors.Is(err, jobs.ErrCatalog) && !errors.Is(err, jobs.ErrFailed):
+		// Published; the step's failure counts on its own, even when
+		// a shutdown cut the step short.
+		return Success
 	case errors.Is(err, context.Canceled):
 		return Cancelled
-	case errors.Is(err, jobs.ErrFailed):
-		return Failed
-	case errors.Is(err, jobs.ErrCatalog):
-		return Success // published; the step's failure counts on its own
 	}
 	return Failed
 }

@@ -24,6 +24,7 @@ func TestOutcomeOf(t *testing.T) {
 		{fmt.Errorf("job x: lease held by another run: %w", jobs.ErrLocked), Locked},
 		{fmt.Errorf("job x: %w: %w", fmt.Errorf("shutdown: %w", context.Canceled), jobs.ErrFailed), Cancelled},
 		{fmt.Errorf("job x: %w: glue: get table: denied", jobs.ErrCatalog), Success},
+		{fmt.Errorf("job x: %w: glue: %w", jobs.ErrCatalog, context.Canceled), Success},
 		{fmt.Errorf("%w; %w", fmt.Errorf("job x: skipped: %w", jobs.ErrPartial), jobs.ErrCatalog), Partial},
 		{fmt.Errorf("%w; %w", fmt.Errorf("window 2: %w", jobs.ErrFailed), jobs.ErrCatalog), Failed},
 	} {
