@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -197,8 +199,18 @@ func TestAfterCommitFailures(t *testing.T) {
 // A run that publishes nothing touches neither Glue nor QuickSight.
 func TestAfterCommitNotWhenNothingPublished(t *testing.T) {
 	rig := newCatalogRig(t)
-	cfg := rig.config(t, "parquet", "", "logins")
-	cfg.Jobs["logins"].SQL = "SELECT no_such_column FROM accounts"
+	bad := filepath.Join(t.TempDir(), "bad.sql")
+	if err := os.WriteFile(bad, []byte("SELECT no_such_column FROM accounts"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(rig.f.configText(`
+  logins:
+    source: crm_all
+    query: `+bad+`
+    output: {to: "s3://bucket/out", format: parquet}
+    quicksight: {datasets: [logins]}
+`, ""), "sources:\n", "athena: {glue: true}\nquicksight: {account_id: \""+qsAccount+"\"}\nsources:\n", 1)
+	cfg := writeConfig(t, text)
 	res, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: runDate})
 	if !errors.Is(err, jobs.ErrFailed) || errors.Is(err, jobs.ErrCatalog) {
 		t.Fatalf("got %v, want ErrFailed only", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
+	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -17,7 +18,7 @@ import (
 type window struct {
 	date       time.Time // the partition's date, midnight in the job's zone
 	start, end time.Time
-	slot       string // see CommittedRun.Slot; "" for snapshots and incremental runs
+	slot       string // see publish.CommittedRun.Slot; "" for snapshots and incremental runs
 }
 
 func (w window) partition() string { return w.date.Format(time.DateOnly) }
@@ -38,16 +39,12 @@ func midnight(t time.Time, loc *time.Location) time.Time {
 // Hourly reports whether a window-mode job's schedule fires more than once
 // a day, which makes its windows hours instead of days.
 func Hourly(job *config.Job) bool {
-	if job.Schedule == "" {
+	if job.Cron == nil {
 		return false
 	}
-	sched, err := config.CronParser.Parse(job.Schedule)
-	if err != nil {
-		return false // validated by config
-	}
 	t := time.Date(2026, 1, 5, 0, 0, 0, 0, job.Location)
-	a := sched.Next(t)
-	return sched.Next(a).Sub(a) < 24*time.Hour
+	a := job.Cron.Next(t)
+	return job.Cron.Next(a).Sub(a) < 24*time.Hour
 }
 
 func dayWindow(d time.Time, slot bool) window {
@@ -69,109 +66,148 @@ func hourWindows(d time.Time) []window {
 // plan returns the windows a run covers, in order. A backfill (From/To)
 // and a catching-up window run skip the windows state says are committed,
 // unless Force.
-func (r *run) plan(now time.Time, state *State) ([]window, error) {
-	loc := r.job.Location
-	today := midnight(now, loc)
-	var dates []time.Time
-	if !r.o.From.IsZero() {
-		from, to := midnight(r.o.From, loc), midnight(r.o.To, loc)
-		if r.o.To.IsZero() {
-			to = from
-		}
-		if to.Before(from) {
-			return nil, fmt.Errorf("--from %s is after --to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
-		}
-		for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-			dates = append(dates, d)
-		}
+func (r *run) plan(now time.Time, state *publish.State) ([]window, error) {
+	dates, err := r.backfillDates()
+	if err != nil {
+		return nil, err
 	}
-	skip := func(ws []window) []window {
-		if r.o.Force || state == nil {
-			return ws
-		}
-		var out []window
-		for _, w := range ws {
-			if !state.committed(w.partition(), w.slot) {
-				out = append(out, w)
-			}
-		}
-		return out
-	}
-	var ws []window
 	switch r.job.Mode {
-	case config.ModeIncremental:
-		if len(dates) > 0 {
-			return nil, fmt.Errorf("mode incremental has no windows to backfill: use --date (or nothing) for the partition to append to")
-		}
-		d := today
-		if !r.o.Date.IsZero() {
-			d = midnight(r.o.Date, loc)
-		}
-		return []window{dayWindow(d, false)}, nil
+	case config.ModeSnapshot:
+		return r.planSnapshot(now, dates, state), nil
 	case config.ModeWindow:
-		hourly := Hourly(r.job)
-		switch {
-		case len(dates) > 0:
-			for _, d := range dates {
-				if hourly {
-					ws = append(ws, hourWindows(d)...)
-				} else {
-					ws = append(ws, dayWindow(d, true))
-				}
-			}
-			return skip(ws), nil
-		case !r.o.Date.IsZero():
-			d := midnight(r.o.Date, loc)
-			if hourly {
-				return hourWindows(d), nil
-			}
-			return []window{dayWindow(d, true)}, nil
-		}
-		// Catch up: every window after the newest committed one up to the
-		// last complete one, so a missed firing is filled by the next.
-		var last window
-		limit := maxDailyCatchUp
+		return r.planWindow(now, dates, state), nil
+	case config.ModeIncremental:
+		return r.planIncremental(now, dates)
+	default:
+		return nil, fmt.Errorf("mode %q: no plan for it", r.job.Mode)
+	}
+}
+
+// planSnapshot: one partition replaced by the whole result, for the run
+// date or for each date of a backfill.
+func (r *run) planSnapshot(now time.Time, dates []time.Time, state *publish.State) []window {
+	if len(dates) == 0 {
+		return []window{dayWindow(r.runDay(now), false)}
+	}
+	ws := make([]window, 0, len(dates))
+	for _, d := range dates {
+		ws = append(ws, dayWindow(d, false))
+	}
+	return r.uncommitted(ws, state)
+}
+
+// planWindow: the windows (days, or hours for an hourly schedule) of each
+// backfill date, of --date, or else the ones missed since the newest
+// committed window.
+func (r *run) planWindow(now time.Time, dates []time.Time, state *publish.State) []window {
+	hourly := Hourly(r.job)
+	windows := func(d time.Time) []window {
 		if hourly {
-			h := now.In(loc).Truncate(time.Hour).Add(-time.Hour)
-			h = time.Date(h.Year(), h.Month(), h.Day(), h.Hour(), 0, 0, 0, loc)
-			last = window{date: midnight(h, loc), start: h, end: h.Add(time.Hour), slot: h.Format(hourSlot)}
-			limit = maxHourlyCatchUp
-		} else {
-			last = dayWindow(today.AddDate(0, 0, -1), true)
+			return hourWindows(d)
 		}
-		ws = []window{last}
-		if newest, ok := newestSlot(state, loc); ok {
-			for w := last; len(ws) < limit; {
-				if hourly {
-					s := w.start.Add(-time.Hour)
-					w = window{date: midnight(s, loc), start: s, end: s.Add(time.Hour), slot: s.Format(hourSlot)}
-				} else {
-					w = dayWindow(w.date.AddDate(0, 0, -1), true)
-				}
-				if !w.start.After(newest) {
-					break
-				}
-				ws = append([]window{w}, ws...)
-			}
-		}
-		return skip(ws), nil
+		return []window{dayWindow(d, true)}
 	}
-	// snapshot
-	if len(dates) > 0 {
+	switch {
+	case len(dates) > 0:
+		var ws []window
 		for _, d := range dates {
-			ws = append(ws, dayWindow(d, false))
+			ws = append(ws, windows(d)...)
 		}
-		return skip(ws), nil
+		return r.uncommitted(ws, state)
+	case !r.o.Date.IsZero():
+		return windows(midnight(r.o.Date, r.job.Location))
 	}
-	d := today
+	return r.uncommitted(catchUp(now, r.job.Location, hourly, state), state)
+}
+
+// catchUp returns every window after the newest committed one up to the
+// last complete one, so that a missed firing is filled by the next; at
+// most maxDailyCatchUp or maxHourlyCatchUp of them.
+func catchUp(now time.Time, loc *time.Location, hourly bool, state *publish.State) []window {
+	var last window
+	limit := maxDailyCatchUp
+	if hourly {
+		h := now.In(loc).Truncate(time.Hour).Add(-time.Hour)
+		h = time.Date(h.Year(), h.Month(), h.Day(), h.Hour(), 0, 0, 0, loc)
+		last = window{date: midnight(h, loc), start: h, end: h.Add(time.Hour), slot: h.Format(hourSlot)}
+		limit = maxHourlyCatchUp
+	} else {
+		last = dayWindow(midnight(now, loc).AddDate(0, 0, -1), true)
+	}
+	ws := []window{last}
+	newest, ok := newestSlot(state, loc)
+	if !ok {
+		return ws
+	}
+	for w := last; len(ws) < limit; {
+		if hourly {
+			s := w.start.Add(-time.Hour)
+			w = window{date: midnight(s, loc), start: s, end: s.Add(time.Hour), slot: s.Format(hourSlot)}
+		} else {
+			w = dayWindow(w.date.AddDate(0, 0, -1), true)
+		}
+		if !w.start.After(newest) {
+			break
+		}
+		ws = append([]window{w}, ws...)
+	}
+	return ws
+}
+
+// planIncremental: the one partition the new rows are appended to.
+func (r *run) planIncremental(now time.Time, dates []time.Time) ([]window, error) {
+	if len(dates) > 0 {
+		return nil, fmt.Errorf("mode incremental has no windows to backfill: use --date (or nothing) for the partition to append to")
+	}
+	return []window{dayWindow(r.runDay(now), false)}, nil
+}
+
+// backfillDates returns the dates from --from to --to (--from alone: that
+// one date), or none when the run is not a backfill.
+func (r *run) backfillDates() ([]time.Time, error) {
+	if r.o.From.IsZero() {
+		return nil, nil
+	}
+	loc := r.job.Location
+	from, to := midnight(r.o.From, loc), midnight(r.o.To, loc)
+	if r.o.To.IsZero() {
+		to = from
+	}
+	if to.Before(from) {
+		return nil, fmt.Errorf("--from %s is after --to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
+	}
+	var dates []time.Time
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		dates = append(dates, d)
+	}
+	return dates, nil
+}
+
+// runDay is the partition of a run that covers one day: --date, else
+// today in the job's zone.
+func (r *run) runDay(now time.Time) time.Time {
 	if !r.o.Date.IsZero() {
-		d = midnight(r.o.Date, loc)
+		return midnight(r.o.Date, r.job.Location)
 	}
-	return []window{dayWindow(d, false)}, nil
+	return midnight(now, r.job.Location)
+}
+
+// uncommitted drops the windows state says are committed, unless Force.
+func (r *run) uncommitted(ws []window, state *publish.State) []window {
+	if r.o.Force || state == nil {
+		return ws
+	}
+	var out []window
+	for _, w := range ws {
+		if !state.Committed(w.partition(), w.slot) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // newestSlot returns the start of the newest committed window.
-func newestSlot(s *State, loc *time.Location) (time.Time, bool) {
+func newestSlot(s *publish.State, loc *time.Location) (time.Time, bool) {
 	var newest time.Time
 	if s == nil {
 		return newest, false
@@ -203,7 +239,7 @@ func windowParams(w window) map[string]any {
 	}
 }
 
-// Cursor kinds, as State.CursorKind records them.
+// Cursor kinds, as publish.State.CursorKind records them.
 const (
 	cursorTime = "time"
 	cursorInt  = "int"
@@ -218,7 +254,7 @@ type tracker struct {
 	cursor, key string
 	lookback    config.Lookback
 	kind        string
-	prev        TenantState
+	prev        publish.TenantState
 	ci, ki      int
 	max         string
 	seen        map[string]string // this run's rows near max
@@ -226,7 +262,7 @@ type tracker struct {
 	skipped     int64
 }
 
-func newTracker(job *config.Job, kind string, prev *TenantState) *tracker {
+func newTracker(job *config.Job, kind string, prev *publish.TenantState) *tracker {
 	t := &tracker{cursor: job.Cursor, key: job.Key, lookback: job.Lookback, kind: kind, seen: map[string]string{}, pruneAt: 1024}
 	if prev != nil {
 		t.prev = *prev
@@ -375,13 +411,13 @@ func (t *tracker) prune(m map[string]string, top string) {
 
 // state returns the tenant's state after the run: the larger cursor, and
 // the keys published within the look-back of it, from before and now.
-func (t *tracker) state() *TenantState {
+func (t *tracker) state() *publish.TenantState {
 	top := t.prev.Cursor
 	if t.max != "" && (top == "" || t.compare(t.max, top) > 0) {
 		top = t.max
 	}
 	if top == "" {
-		return &TenantState{}
+		return &publish.TenantState{}
 	}
 	seen := make(map[string]string, len(t.prev.Seen)+len(t.seen))
 	for k, v := range t.prev.Seen {
@@ -396,7 +432,7 @@ func (t *tracker) state() *TenantState {
 	if len(seen) == 0 {
 		seen = nil
 	}
-	return &TenantState{Cursor: top, Seen: seen}
+	return &publish.TenantState{Cursor: top, Seen: seen}
 }
 
 // cursorParams binds :cursor for a tenant of an incremental run and gives
@@ -405,7 +441,7 @@ func (r *run) cursorParams(t *TenantResult, params map[string]any) (map[string]a
 	if r.job.Mode != config.ModeIncremental {
 		return params, nil
 	}
-	var prev *TenantState
+	var prev *publish.TenantState
 	kind := ""
 	if r.state != nil {
 		prev, kind = r.state.Tenants[t.Server+"/"+t.Database], r.state.CursorKind
