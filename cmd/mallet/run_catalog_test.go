@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,5 +109,56 @@ jobs:
 	}
 	if n := len(qs.Ingestions("123456789012", "ds-1")); n != 2 {
 		t.Errorf("%d ingestions, want one per run (2)", n)
+	}
+}
+
+// TestScheduleKeepsRunningWhenCatalogFails: under schedule, a job whose
+// Glue sync fails on every run goes on running and publishing; /metrics
+// counts the failed step apart from the runs, which are successes.
+func TestScheduleKeepsRunningWhenCatalogFails(t *testing.T) {
+	prefix := schedFleet(t, 1)
+	s3test.Start(t, "bucket")
+	glue := gluetest.Start(t)
+	faults := make([]gluetest.Fault, 1000)
+	for i := range faults {
+		faults[i].Code = "AccessDeniedException"
+	}
+	glue.Fail("GetTable", faults...)
+	qs := quicksighttest.Start(t)
+	qs.AddDataset("123456789012", "ds-1", quicksighttest.Outcome{})
+	bin := buildMallet(t)
+	dir := t.TempDir()
+	cfg := schedConfig(t, dir, prefix, `  fast:
+    source: crm
+    query: fast.sql
+    schedule: "@every 1s"
+    athena: {glue: true}
+    quicksight: {datasets: [ds-1]}
+    output:
+      to: "s3://bucket/out"
+`, map[string]string{"fast.sql": fastSQL})
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = []byte(strings.Replace(string(text), "sources:\n", "quicksight: {account_id: \"123456789012\"}\nsources:\n", 1))
+	if err := os.WriteFile(cfg, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startMallet(t, bin, "schedule", "--config", cfg, "--listen", "127.0.0.1:0", "--log-format", "json", "--shutdown-timeout", "5s")
+	addr := listenAddr(p)
+	waitMetric(t, p, addr, `mallet_post_commit_steps_total{mallet_job="fast",outcome="failed",step="glue"}`, 2, 30*time.Second)
+	waitMetric(t, p, addr, `mallet_post_commit_steps_total{mallet_job="fast",outcome="started",step="quicksight"}`, 2, 5*time.Second)
+	if v := metric(t, addr, `mallet_runs_total{mallet_job="fast",outcome="success"}`); v < 2 {
+		t.Errorf("runs_total{success} = %v, want at least 2: the data was published", v)
+	}
+	if v := metric(t, addr, `mallet_runs_total{mallet_job="fast",outcome="failed"}`); v > 0 {
+		t.Errorf("runs_total{failed} = %v, want 0", v)
+	}
+	p.waitLog(0, time.Second, "a run end naming the step", func(m map[string]any) bool {
+		return m["msg"] == "run end" && strings.Contains(fmt.Sprint(m["post_commit_steps"]), "glue:failed")
+	})
+	if code, _ := p.exit(syscall.SIGTERM, 10*time.Second); code != exitOK {
+		t.Errorf("schedule exit code %d, want 0", code)
 	}
 }
