@@ -26,18 +26,6 @@ import (
 // jobs/crashpoint.go), in the order a run reaches them.
 var crashPoints = []string{"start", "upload", "uploaded", "manifest", "committed", "symlinked", "collected"}
 
-// buildMallet builds the real binary once for the test.
-func buildMallet(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mallet")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/mallet")
-	cmd.Dir = testdb.Root()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // result of one run of the binary.
 type binRun struct {
 	code   int
@@ -87,9 +75,6 @@ func runUntilFree(t *testing.T, bin string, env []string, args ...string) binRun
 // after one clean run, the partition read through its symlink manifests,
 // as Athena reads it, holds the source's rows exactly once, value by value.
 func TestCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills the real binary at every step: not in -short")
-	}
 	bin := buildMallet(t)
 	f := newFleet(t, 2)
 	ev := eventFleet(t, 0)
