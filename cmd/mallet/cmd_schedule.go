@@ -368,11 +368,11 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 
 // shardFlag registers --shard (default $MALLET_SHARD), for run and schedule.
 func shardFlag(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "shard", os.Getenv("MALLET_SHARD"), "run only shard K of N of the tenants, as K/N (env MALLET_SHARD)")
+	fs.StringVar(p, "shard", os.Getenv("MALLET_SHARD"), "run only shard K of N of the tenants, as K/N, or auto/N to take K from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX (env MALLET_SHARD)")
 }
 
 func parseShard(s string) (jobs.Shard, error) {
-	sh, err := jobs.ParseShard(s)
+	sh, err := jobs.ResolveShard(s, os.LookupEnv)
 	if err != nil {
 		return jobs.Shard{}, usageErrorf("--shard: %v", err)
 	}
