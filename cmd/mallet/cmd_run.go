@@ -24,7 +24,7 @@ type runCmd struct {
 	report          string
 }
 
-const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N] [--report FILE] [--shutdown-timeout 25s] [--config FILE]
+const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N|auto/N] [--report FILE] [--shutdown-timeout 25s] [--config FILE]
 
 Runs one job now: its query over every tenant database, merged, written and
 published to the job's output. The exit code tells the outcome: 0 success,

@@ -23,7 +23,7 @@ import (
 	"github.com/mallet-etl/mallet/metrics"
 )
 
-const scheduleUsage = `mallet schedule [--listen :9090] [--max-concurrent-jobs 2] [--shutdown-timeout 25s] [--shard K/N] [--config FILE]
+const scheduleUsage = `mallet schedule [--listen :9090] [--max-concurrent-jobs 2] [--shutdown-timeout 25s] [--shard K/N|auto/N] [--config FILE]
 
 Runs every job that has a schedule, on its cron schedule in the job's time
 zone, until SIGTERM or SIGINT, and prints each job's next run time at start.
