@@ -29,7 +29,7 @@ type catalogRig struct {
 
 func newCatalogRig(t *testing.T) *catalogRig {
 	t.Helper()
-	rig := &catalogRig{f: newFleet(t, 2)}
+	rig := &catalogRig{f: sharedFleet(t, 2)}
 	s3, err := s3test.NewServer("bucket")
 	if err != nil {
 		t.Fatal(err)
