@@ -7,6 +7,8 @@
 //	go run ./bench                      # 3 runs, 2M-row tenant + 200 x 10k
 //	go run ./bench -rss-rows 10000000   # also the memory check on 10M rows
 //	go run ./bench -profile /tmp/prof   # CPU profiles of each mallet run
+//	go run ./bench -only mallet-small-parquet-local,mallet-150k-parquet-local
+//	                                    # 1,500 x 100 rows against one 150k-row tenant
 package main
 
 import (
@@ -33,6 +35,9 @@ type options struct {
 	rows      int64
 	fleet     int
 	fleetRows int64
+	small     int
+	smallRows int64
+	bin       string
 	rssRows   int64
 	runs      int
 	only      string
@@ -47,6 +52,9 @@ func main() {
 	flag.Int64Var(&o.rows, "rows", 2_000_000, "rows of the big tenant")
 	flag.IntVar(&o.fleet, "fleet", 200, "tenants of the fleet (0: skip the fleet)")
 	flag.Int64Var(&o.fleetRows, "fleet-rows", 10_000, "rows per fleet tenant")
+	flag.IntVar(&o.small, "small", 1500, "tenants of the small fleet, compared with one tenant of all their rows (0: skip)")
+	flag.Int64Var(&o.smallRows, "small-rows", 100, "rows per small-fleet tenant")
+	flag.StringVar(&o.bin, "bin", "", "mallet binary to time instead of building ./cmd/mallet (to measure another version)")
 	flag.Int64Var(&o.rssRows, "rss-rows", 0, "also run mallet on a tenant of this many rows, for the memory check (e.g. 10000000)")
 	flag.IntVar(&o.runs, "runs", 3, "runs of every scenario; medians are reported")
 	flag.StringVar(&o.only, "only", "", "comma-separated scenario names to run (default all)")
@@ -67,6 +75,7 @@ type sample struct {
 	rss   int64 // KiB
 	rows  int64
 	bytes int64
+	files int64 // data files the run published
 }
 
 type scenario struct {
@@ -101,6 +110,18 @@ func run(ctx context.Context, o options) error {
 	if err := prepare(ctx, o.dsn, big, o.rows, fleet, o.fleetRows); err != nil {
 		return err
 	}
+	var smallFleet []string
+	for i := range o.small {
+		smallFleet = append(smallFleet, fmt.Sprintf("mbench_s%04d", i))
+	}
+	smallBig := ""
+	if o.small > 0 {
+		// One tenant holding as many rows as the whole small fleet.
+		smallBig = fmt.Sprintf("mbench_r%d", int64(o.small)*o.smallRows)
+		if err := prepare(ctx, o.dsn, smallBig, int64(o.small)*o.smallRows, smallFleet, o.smallRows); err != nil {
+			return err
+		}
+	}
 	huge := ""
 	if o.rssRows > 0 {
 		huge = fmt.Sprintf("mbench_r%d", o.rssRows)
@@ -110,11 +131,14 @@ func run(ctx context.Context, o options) error {
 	}
 	log.Printf("data set ready in %s", time.Since(genStart).Round(time.Millisecond))
 
-	bin := filepath.Join(work, "mallet")
-	build := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./cmd/mallet")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build mallet: %w", err)
+	bin := o.bin
+	if bin == "" {
+		bin = filepath.Join(work, "mallet")
+		build := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./cmd/mallet")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build mallet: %w", err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(work, "mail.sql"), []byte("SELECT * FROM mail\n"), 0o644); err != nil {
 		return err
@@ -174,6 +198,19 @@ func run(ctx context.Context, o options) error {
 			name := "mallet-fleet-" + format + "-local"
 			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.fleet, o.fleetRows, format), int64(o.fleet)*o.fleetRows, func(ctx context.Context, i int) (sample, error) {
 				return m.run(ctx, name, i, "^mbench_f[0-9]{3}$", format, "local")
+			})
+		}
+	}
+	if o.small > 0 {
+		rows := int64(o.small) * o.smallRows
+		for _, format := range []string{"parquet", "csv"} {
+			name := "mallet-small-" + format + "-local"
+			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.small, o.smallRows, format), rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, "^mbench_s[0-9]{4}$", format, "local")
+			})
+			one := fmt.Sprintf("mallet-%dk-%s-local", rows/1000, format)
+			add(one, fmt.Sprintf("mallet run job, one tenant of %d rows, %s to a local folder", rows, format), rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, one, i, "^"+smallBig+"$", format, "local")
 			})
 		}
 	}
@@ -332,6 +369,7 @@ jobs:
 		Totals struct {
 			Rows        int64 `json:"rows"`
 			ObjectBytes int64 `json:"object_bytes"`
+			Objects     int64 `json:"objects"`
 		} `json:"totals"`
 	}
 	b, err := os.ReadFile(reportPath)
@@ -342,6 +380,7 @@ jobs:
 		return s, err
 	}
 	s.rows, s.bytes = rep.Totals.Rows, rep.Totals.ObjectBytes
+	s.files = rep.Totals.Objects
 	if to == "local" {
 		_ = os.RemoveAll(out)
 	}
