@@ -292,7 +292,7 @@ func (r *run) runWindow(ctx context.Context) error {
 func openServers(src *config.Source) ([]*extract.Server, error) {
 	var servers []*extract.Server
 	for _, s := range src.Servers {
-		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections, TLS: s.TLS})
+		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections, TLS: s.TLS, QueryTimeout: src.QueryTimeout})
 		if err != nil {
 			closeServers(servers)
 			return nil, err
