@@ -114,13 +114,19 @@ func (u *Upload) Write(row [][]byte) error {
 func (u *Upload) Rows() int64 { return u.rows }
 
 // Size estimates the object's size so far: the bytes the encoder has put
-// out plus, for Parquet, what it holds for the open row group (estimated
-// compressed). A writer that packs rows into objects of a target size
+// out plus what it holds: for CSV its buffer, for Parquet the open row
+// group (estimated compressed). A writer that packs rows into objects of a target size
 // closes the object once Size reaches it.
 func (u *Upload) Size() int64 {
-	if p, ok := u.enc.(*ParquetWriter); ok {
-		return max(u.out.n, p.w.Size()+int64(len(p.arena)))
+	switch e := u.enc.(type) {
+	case *ParquetWriter:
+		return max(u.out.n, e.w.Size()+int64(len(e.arena)))
+	case *CSVWriter:
+		if e.gzPipe == nil {
+			return u.out.n + int64(e.w.Buffered())
+		}
 	}
+	// csv.gz: what the compressor has put out; it lags by what it holds.
 	return u.out.n
 }
 
