@@ -13,7 +13,8 @@ import (
 // the n-th time (default the first) a run reaches that point, so crash
 // tests can stop the real binary at an exact step. The points, in the
 // order a run reaches them: start (lease held, state read), upload (in the
-// middle of the first part's upload), uploaded (all data written),
+// middle of the first part's upload), part (a part finished, others may
+// still be open), uploaded (all data written),
 // manifest (run manifest written), committed (state written), symlinked
 // (symlink written), collected (clean-up done, lease still held).
 var crashAt = struct {

@@ -25,9 +25,15 @@ import (
 // the same whoever retries what. A tenant too large for the spool streams
 // into a part of its own instead, as every tenant did before packing.
 
-// spoolMemory is how much of a tenant's spool stays in memory; the rest
-// goes to a temp file, up to the spool's limit.
-const spoolMemory = 4 << 20
+// A tenant's spool holds up to spoolLimit bytes of rows (or file_size,
+// if smaller), the first spoolMemory of them in memory and the rest in a
+// temp file: per worker at most 4 MiB of memory and 28 MiB of disk. A
+// tenant larger than that is big enough for a part of its own, and
+// spooling it whole would only write and read it twice.
+const (
+	spoolLimit  = 32 << 20
+	spoolMemory = 4 << 20
+)
 
 // spool holds the rows of the tenant being extracted, encoded compactly
 // (per value: uvarint length+1, 0 for NULL, then the bytes), in memory up
@@ -38,6 +44,7 @@ type spool struct {
 	buf      []byte
 	f        *os.File // nil until the memory is full
 	fw       *bufio.Writer
+	fileErr  error // the temp file could not be made
 	size     int64 // bytes spooled
 	rows     int64
 	scratch  []byte
@@ -57,7 +64,36 @@ func (s *spool) fits(row [][]byte) bool {
 	for _, v := range row {
 		n += int64(len(v)) + binary.MaxVarintLen32
 	}
-	return s.size+n <= s.limit
+	if s.size+n > s.limit {
+		return false
+	}
+	if s.f == nil && int64(len(s.buf))+n > spoolMemory {
+		// Past the memory: the rest goes to a temp file, or, where none
+		// can be made (a read-only file system), the tenant to a part of
+		// its own.
+		if err := s.openFile(); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// openFile makes the spool's temp file, once; a failure is kept, so it is
+// tried once per worker.
+func (s *spool) openFile() error {
+	if s.f != nil || s.fileErr != nil {
+		return s.fileErr
+	}
+	f, err := os.CreateTemp("", "mallet-spool-")
+	if err != nil {
+		s.fileErr = fmt.Errorf("spool: %w", err)
+		return s.fileErr
+	}
+	// Unlinked at once: the file goes with the process, even after
+	// kill -9, and the open handle keeps it until then.
+	_ = os.Remove(f.Name())
+	s.f, s.fw = f, bufio.NewWriterSize(f, 256<<10)
+	return nil
 }
 
 // add appends row.
@@ -78,15 +114,8 @@ func (s *spool) add(row [][]byte) error {
 		s.buf = append(s.buf, b...)
 		return nil
 	}
-	if s.f == nil {
-		f, err := os.CreateTemp("", "mallet-spool-")
-		if err != nil {
-			return fmt.Errorf("spool: %w", err)
-		}
-		// Unlinked at once: the file goes with the process, even after
-		// kill -9, and the open handle keeps it until then.
-		_ = os.Remove(f.Name())
-		s.f, s.fw = f, bufio.NewWriterSize(f, 256<<10)
+	if err := s.openFile(); err != nil {
+		return err
 	}
 	if _, err := s.fw.Write(b); err != nil {
 		return fmt.Errorf("spool: %w", err)

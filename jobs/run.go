@@ -406,7 +406,7 @@ func (r *run) extractAll(ctx context.Context) error {
 	for range min(r.src.Concurrency, len(todo)) {
 		wg.Go(func() {
 			w := &worker{
-				spool: newSpool(int64(r.job.Output.FileSize), r.job.Output.FileRows),
+				spool: newSpool(min(int64(r.job.Output.FileSize), spoolLimit), r.job.Output.FileRows),
 				pack:  &packer{run: r, ctx: ctx, fail: fail},
 			}
 			defer w.spool.close()

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -101,5 +102,28 @@ func TestSpoolBound(t *testing.T) {
 				t.Errorf("%d rows fit, want %d", n, tt.fit)
 			}
 		})
+	}
+}
+
+// TestSpoolNoDisk: where no temp file can be made, the spool holds what
+// fits in memory, and a larger tenant does not fit (it gets a part of its
+// own) instead of failing.
+func TestSpoolNoDisk(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	sp := newSpool(1<<30, 0)
+	defer sp.close()
+	row := [][]byte{[]byte(strings.Repeat("v", 1000))}
+	n := 0
+	for sp.fits(row) {
+		if err := sp.add(row); err != nil {
+			t.Fatalf("row %d: %v", n, err)
+		}
+		n++
+	}
+	if got := sp.size + 1005; got <= spoolMemory || sp.size > spoolMemory {
+		t.Errorf("spool stopped at %d bytes (%d rows), want just under the %d in memory", sp.size, n, spoolMemory)
+	}
+	if sp.fileErr == nil {
+		t.Error("no error kept for the temp file")
 	}
 }
