@@ -24,13 +24,14 @@ type runCmd struct {
 	report          string
 }
 
-const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N] [--config FILE]
+const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N] [--report FILE] [--shutdown-timeout 25s] [--config FILE]
 
 Runs one job now: its query over every tenant database, merged, written and
 published to the job's output. The exit code tells the outcome: 0 success,
 1 failed and nothing published, 2 usage or config error, 3 published without
 some tenants (on_tenant_error: skip), 4 another run of the job holds its
-lease. --from/--to backfill every window of those dates in order, skipping
+lease, 5 published, but the Glue catalog sync or a QuickSight refresh after
+the commit failed (the next run tries again). --from/--to backfill every window of those dates in order, skipping
 windows already committed (--force runs them again); see docs/publishing.md.
 
 On SIGTERM or SIGINT the run gets --shutdown-timeout to finish; then it is
@@ -86,14 +87,13 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	if o.Shard, err = parseShard(c.shard); err != nil {
 		return err
 	}
-	if c.date != "" {
-		d, err := time.ParseInLocation(time.DateOnly, c.date, job.Location)
-		if err != nil {
-			return usageErrorf("--date %q: want YYYY-MM-DD", c.date)
+	set := setFlags(fs)
+	if set["date"] {
+		if o.Date, err = parseDate("date", c.date, job.Location); err != nil {
+			return err
 		}
-		o.Date = d
 	}
-	if err := bf.apply(&o, job.Location); err != nil {
+	if err := bf.apply(&o, job.Location, set); err != nil {
 		return err
 	}
 	log.Info("run start", "job", name, "source", job.Source, "output", job.Output.To, "dry_run", c.dryRun)
