@@ -31,7 +31,6 @@ type S3 struct {
 	prefix      string // "" or ends with "/"
 	sse         types.ServerSideEncryption
 	kmsKeyID    *string
-	partSize    int
 	concurrency int
 	buffers     *UploadBuffers
 }
@@ -50,15 +49,17 @@ type S3Options struct {
 	// Empty leaves it to the bucket's default encryption.
 	SSE      string
 	KMSKeyID string
-	// PartSize is the multipart part size, 5 MiB (S3's minimum) if zero.
-	// Objects smaller than one part go up in a single PUT.
+	// PartSize is the multipart part size: Buffers' if zero, else 5 MiB
+	// (S3's minimum). Objects smaller than one part go up in a single PUT.
 	PartSize int64
 	// Concurrency is the number of parts in flight per Put, 2 if zero. A
 	// Put holds at most Concurrency+1 part buffers (the parts in flight and
 	// the part being filled), taken from Buffers.
 	Concurrency int
 	// Buffers is the pool the parts are filled in, shared with other
-	// stores; DefaultUploadBuffers (40 MiB for the process) if nil.
+	// stores. If nil: DefaultUploadBuffers (8 parts of 5 MiB for the whole
+	// process) for the default part size, else a pool of Concurrency+1
+	// parts of this store's own.
 	Buffers *UploadBuffers
 }
 
@@ -115,26 +116,28 @@ func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error)
 		}
 		s.kmsKeyID = aws.String(o.KMSKeyID)
 	}
-	partSize := o.PartSize
 	switch {
-	case partSize == 0:
-		partSize = defaultPartSize
-	case partSize < minPartSize:
-		return nil, fmt.Errorf("s3: part size %d is below S3's minimum of %d", partSize, minPartSize)
+	case o.PartSize != 0 && o.PartSize < minPartSize:
+		return nil, fmt.Errorf("s3: part size %d is below S3's minimum of %d", o.PartSize, minPartSize)
+	case o.PartSize > maxPartSize:
+		return nil, fmt.Errorf("s3: part size %d is above S3's maximum of %d", o.PartSize, int64(maxPartSize))
+	case o.Buffers != nil && o.PartSize != 0 && o.PartSize != int64(o.Buffers.PartSize()):
+		return nil, fmt.Errorf("s3: part size %d differs from the upload buffers' %d", o.PartSize, o.Buffers.PartSize())
 	}
-	s.buffers = o.Buffers
-	if s.buffers == nil {
-		s.buffers = DefaultUploadBuffers
-	}
-	if partSize > s.buffers.Limit() || partSize > maxPartSize {
-		return nil, fmt.Errorf("s3: part size %d is above the upload buffers' limit of %d bytes (or S3's maximum)", partSize, s.buffers.Limit())
-	}
-	s.partSize = int(partSize)
 	switch {
 	case s.concurrency == 0:
 		s.concurrency = 2
 	case s.concurrency < 0:
 		return nil, fmt.Errorf("s3: concurrency %d is negative", s.concurrency)
+	}
+	s.buffers = o.Buffers
+	switch {
+	case s.buffers != nil:
+	case o.PartSize == 0 || o.PartSize == defaultPartSize:
+		s.buffers = DefaultUploadBuffers
+	default:
+		// Another part size cannot share the process's buffers.
+		s.buffers = NewUploadBuffers(int(o.PartSize), s.concurrency+1)
 	}
 	pathStyle := o.PathStyle
 	if v := os.Getenv("MALLET_S3_PATH_STYLE"); v != "" {

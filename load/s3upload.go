@@ -19,80 +19,79 @@ import (
 
 // UploadBuffers bounds the memory that S3 uploads fill their parts in,
 // across every upload of every S3 store that shares it: a part is read into
-// a buffer taken from it and the buffer is given back once S3 has the part.
-// An upload waits, first come first served, while the budget is taken. An
-// upload never holds one buffer while it waits for another, so waiting ends
-// as other uploads' parts complete.
+// one of its buffers, which is given back once S3 has the part. An upload
+// waits, first come first served, while every buffer is taken. An upload
+// never holds one buffer while it waits for another, so waiting ends as
+// other uploads' parts complete.
 //
-// Buffers given back are kept for the next part while any upload is under
-// way, and dropped when none is (a scheduler between runs holds none).
+// The buffers live outside Go's heap where the system allows (an anonymous
+// mapping on Unix), for two reasons: the garbage collector, which lets the
+// heap grow to twice what is live, would otherwise count them as live and
+// let as much garbage again accumulate; and only the pages a part touched
+// are resident, so a buffer holding a 100 KB file costs 100 KB. Buffers are
+// kept for reuse; when no upload holds any, their pages are given back to
+// the system.
 type UploadBuffers struct {
-	limit int64
-	sem   *semaphore.Weighted
+	partSize int
+	parts    int
+	sem      *semaphore.Weighted
 
 	mu   sync.Mutex
-	held int64 // bytes of buffers handed out
-	peak int64 // the most held at once
-	kept int64 // bytes of buffers in free
 	free [][]byte
+	held int // buffers handed out
+	peak int // the most held at once
 }
 
-// DefaultUploadMemory is the budget of DefaultUploadBuffers: 8 parts of
-// 5 MiB, enough for three uploads at full speed (two parts in flight and
-// one being filled each) or eight at once at one part each.
-const DefaultUploadMemory = 40 << 20
+// DefaultUploadParts is the size of DefaultUploadBuffers: 8 parts of 5 MiB
+// (40 MiB), enough for two uploads at full speed (two parts in flight and
+// one being filled each) or eight at one part each.
+const DefaultUploadParts = 8
 
 // DefaultUploadBuffers is shared by the S3 stores whose options name no
-// UploadBuffers: one bound for the whole process.
-var DefaultUploadBuffers = NewUploadBuffers(DefaultUploadMemory)
+// UploadBuffers and keep the default part size: one bound for the whole
+// process.
+var DefaultUploadBuffers = NewUploadBuffers(defaultPartSize, DefaultUploadParts)
 
-// NewUploadBuffers returns a pool whose buffers add up to at most limit
-// bytes.
-func NewUploadBuffers(limit int64) *UploadBuffers {
-	return &UploadBuffers{limit: limit, sem: semaphore.NewWeighted(limit)}
+// NewUploadBuffers returns a pool of parts buffers of partSize bytes.
+func NewUploadBuffers(partSize, parts int) *UploadBuffers {
+	return &UploadBuffers{partSize: partSize, parts: parts, sem: semaphore.NewWeighted(int64(parts))}
 }
 
-// Limit returns the budget in bytes.
-func (b *UploadBuffers) Limit() int64 { return b.limit }
+// PartSize returns the size of each buffer.
+func (b *UploadBuffers) PartSize() int { return b.partSize }
 
-// get returns a buffer of size bytes, waiting for the budget; the error is
-// ctx's.
-func (b *UploadBuffers) get(ctx context.Context, size int) ([]byte, error) {
-	if err := b.sem.Acquire(ctx, int64(size)); err != nil {
+// Limit returns the most bytes the buffers hold together.
+func (b *UploadBuffers) Limit() int64 { return int64(b.partSize) * int64(b.parts) }
+
+// get returns a buffer, waiting for one; the error is ctx's.
+func (b *UploadBuffers) get(ctx context.Context) ([]byte, error) {
+	if err := b.sem.Acquire(ctx, 1); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.held += int64(size)
+	b.held++
 	b.peak = max(b.peak, b.held)
-	if i := slices.IndexFunc(b.free, func(buf []byte) bool { return len(buf) == size }); i >= 0 {
-		buf := b.free[i]
-		b.free = slices.Delete(b.free, i, i+1)
-		b.kept -= int64(size)
+	if n := len(b.free); n > 0 {
+		buf := b.free[n-1]
+		b.free = b.free[:n-1]
 		return buf, nil
 	}
-	// Buffers of another part size make room: kept and held together stay
-	// within the limit.
-	for len(b.free) > 0 && b.held+b.kept > b.limit {
-		b.kept -= int64(len(b.free[0]))
-		b.free = slices.Delete(b.free, 0, 1)
-	}
-	return make([]byte, size), nil
+	return allocPart(b.partSize), nil
 }
 
 // put gives a buffer back.
 func (b *UploadBuffers) put(buf []byte) {
 	b.mu.Lock()
-	b.held -= int64(len(buf))
+	b.held--
+	b.free = append(b.free, buf)
 	if b.held == 0 {
-		clear(b.free)
-		b.free, b.kept = b.free[:0], 0
-	} else {
-		b.free = append(b.free, buf)
-		b.kept += int64(len(buf))
+		for _, f := range b.free {
+			releasePart(f)
+		}
 	}
 	b.mu.Unlock()
-	b.sem.Release(int64(len(buf)))
+	b.sem.Release(1)
 }
 
 // maxParts is S3's limit of parts in a multipart upload.
@@ -107,12 +106,12 @@ func (s *S3) put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if m, ok := r.(interface {
 		io.ReadSeeker
 		Len() int
-	}); ok && m.Len() < s.partSize {
+	}); ok && m.Len() < s.buffers.partSize {
 		n := m.Len()
 		return int64(n), s.putObject(ctx, key, m, n)
 	}
 	body := &ctxReader{ctx: ctx, r: r}
-	buf, err := s.buffers.get(ctx, s.partSize)
+	buf, err := s.buffers.get(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -185,7 +184,7 @@ func (s *S3) putParts(ctx context.Context, key string, body io.Reader, first []b
 	send(1, first, len(first))
 	var rerr error
 	for num := int32(2); ; num++ {
-		buf, err := s.buffers.get(gctx, s.partSize)
+		buf, err := s.buffers.get(gctx)
 		if err != nil {
 			rerr = err
 			break
@@ -193,7 +192,7 @@ func (s *S3) putParts(ctx context.Context, key string, body io.Reader, first []b
 		n, err := io.ReadFull(body, buf)
 		if n > 0 && num > maxParts {
 			s.buffers.put(buf)
-			rerr = fmt.Errorf("object larger than %d parts of %d bytes", maxParts, s.partSize)
+			rerr = fmt.Errorf("object larger than %d parts of %d bytes", maxParts, len(buf))
 			break
 		}
 		if n > 0 {

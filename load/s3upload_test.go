@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mallet-etl/mallet/load/s3test"
 )
 
 // TestS3UploadBuffersBound runs more big uploads at once than the buffers
@@ -27,7 +30,7 @@ func TestS3UploadBuffersBound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bufs := NewUploadBuffers(int64(tt.parts) * testPartSize)
+			bufs := NewUploadBuffers(testPartSize, tt.parts)
 			s, srv := newTestS3(t, S3Options{PartSize: testPartSize, Concurrency: tt.conc, Buffers: bufs})
 			data := randomBytes(11 << 20) // three parts
 			var wg sync.WaitGroup
@@ -53,11 +56,16 @@ func TestS3UploadBuffersBound(t *testing.T) {
 			bufs.mu.Lock()
 			defer bufs.mu.Unlock()
 			// At most the limit, and at most what the uploads can use.
-			if most := int64(min(tt.parts, tt.uploads*(tt.conc+1))) * testPartSize; bufs.peak > most || bufs.peak == 0 {
-				t.Errorf("peak buffers: got %d bytes, want 1 to %d", bufs.peak, most)
+			if most := min(tt.parts, tt.uploads*(tt.conc+1)); bufs.peak > most || bufs.peak == 0 {
+				t.Errorf("peak buffers: got %d, want 1 to %d", bufs.peak, most)
 			}
-			if bufs.held != 0 || len(bufs.free) != 0 || bufs.kept != 0 {
-				t.Errorf("after the uploads: got %d bytes held, %d buffers (%d bytes) kept, want none", bufs.held, len(bufs.free), bufs.kept)
+			if bufs.held != 0 || len(bufs.free) > tt.parts {
+				t.Errorf("after the uploads: got %d buffers held, %d kept, want none and at most %d", bufs.held, len(bufs.free), tt.parts)
+			}
+			for i, buf := range bufs.free {
+				if n := residentPages(t, buf); n != 0 {
+					t.Errorf("idle buffer %d: got %d resident pages, want 0", i, n)
+				}
 			}
 		})
 	}
@@ -82,8 +90,8 @@ func (b *blockingReader) Read(p []byte) (int, error) {
 // context is done, leaving nothing behind; bytes already in memory and
 // smaller than a part do not wait.
 func TestS3UploadBuffersWait(t *testing.T) {
-	bufs := NewUploadBuffers(testPartSize)
-	s, _ := newTestS3(t, S3Options{PartSize: testPartSize, Buffers: bufs})
+	bufs := NewUploadBuffers(testPartSize, 1)
+	s, _ := newTestS3(t, S3Options{Buffers: bufs})
 	release := make(chan struct{})
 	first := make(chan error, 1)
 	go func() {
@@ -124,26 +132,41 @@ func TestS3UploadBuffersWait(t *testing.T) {
 	}
 }
 
-func TestS3UploadBuffersSizes(t *testing.T) {
-	// Kept buffers of another size make room for a new one, so kept and
-	// held together stay within the limit.
-	b := NewUploadBuffers(10)
-	x, _ := b.get(t.Context(), 4)
-	y, _ := b.get(t.Context(), 4)
-	b.put(x) // kept: 4, held: 4
-	z, err := b.get(t.Context(), 6)
-	if err != nil {
-		t.Fatal(err)
+func TestS3UploadBuffersOptions(t *testing.T) {
+	s3test.Setenv(t, "http://127.0.0.1:1")
+	own := NewUploadBuffers(6<<20, 2)
+	tests := []struct {
+		name     string
+		o        S3Options
+		want     *UploadBuffers // nil: a pool of the store's own
+		wantPart int
+		wantErr  string
+	}{
+		{"default", S3Options{}, DefaultUploadBuffers, 5 << 20, ""},
+		{"default part size", S3Options{PartSize: 5 << 20}, DefaultUploadBuffers, 5 << 20, ""},
+		{"given", S3Options{Buffers: own}, own, 6 << 20, ""},
+		{"given, same part size", S3Options{Buffers: own, PartSize: 6 << 20}, own, 6 << 20, ""},
+		{"another part size", S3Options{PartSize: 8 << 20, Concurrency: 3}, nil, 8 << 20, ""},
+		{"part size not the buffers'", S3Options{Buffers: own, PartSize: 5 << 20}, nil, 0, "differs from the upload buffers'"},
 	}
-	if b.held+b.kept > b.limit {
-		t.Errorf("held %d + kept %d: got %d, want at most %d", b.held, b.kept, b.held+b.kept, b.limit)
-	}
-	b.put(y)
-	b.put(z)
-	if b.held != 0 || b.kept != 0 || len(b.free) != 0 {
-		t.Errorf("idle: got held %d, kept %d in %d buffers, want none", b.held, b.kept, len(b.free))
-	}
-	if _, err := NewS3(t.Context(), "b", "", S3Options{PartSize: 8 << 20, Buffers: NewUploadBuffers(6 << 20)}); err == nil {
-		t.Error("NewS3 with a part larger than the buffers: got no error")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewS3(t.Context(), "b", "", tt.o)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want != nil && s.buffers != tt.want || tt.want == nil && (s.buffers == DefaultUploadBuffers || s.buffers.parts != tt.o.Concurrency+1) {
+				t.Errorf("buffers: got %p (%d parts), want %p", s.buffers, s.buffers.parts, tt.want)
+			}
+			if got := s.buffers.PartSize(); got != tt.wantPart {
+				t.Errorf("part size: got %d, want %d", got, tt.wantPart)
+			}
+		})
 	}
 }
