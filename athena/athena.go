@@ -86,18 +86,79 @@ func (t Table) check() error {
 	return nil
 }
 
+// Column is a column as the catalog holds it: a lowercase name and a Hive
+// type, as in the DDL's column list.
+type Column struct {
+	Name string
+	Type string
+}
+
+// Property is a table or SerDe property; lists of them keep the DDL's order.
+type Property struct {
+	Key   string
+	Value string
+}
+
+// TableDef is an external table as its CREATE EXTERNAL TABLE defines it,
+// field by field: what the statement stores in the Glue Data Catalog when
+// Athena runs it. The DDL is rendered from it (TableDef.DDL), and package
+// catalog writes the same fields through the Glue API, so the two cannot
+// differ.
+type TableDef struct {
+	Database      string
+	Name          string
+	Columns       []Column
+	PartitionKeys []Column
+	SerDe         string // serialization library
+	SerDeParams   []Property
+	InputFormat   string
+	OutputFormat  string
+	Location      string
+	Properties    []Property // TBLPROPERTIES
+}
+
+// ViewDef is the typed view over a CSV job's raw table.
+type ViewDef struct {
+	Database string
+	Name     string
+	// Columns are the view's column names, lowercase, in order, the
+	// partition column last.
+	Columns []string
+	// SQL is the CREATE OR REPLACE VIEW statement, without a semicolon.
+	SQL string
+}
+
+// Define returns the objects of t: the external table, and for CSV the view
+// over it (nil for Parquet). Errors wrap ErrSchema.
+func Define(t Table) (TableDef, *ViewDef, error) {
+	if err := t.check(); err != nil {
+		return TableDef{}, nil, err
+	}
+	if t.Format == load.Parquet {
+		return tableDef(t, t.Name), nil, nil
+	}
+	cols := make([]string, 0, len(t.Schema)+1)
+	for _, c := range t.Schema {
+		cols = append(cols, strings.ToLower(c.Name))
+	}
+	cols = append(cols, PartitionColumn)
+	v := &ViewDef{Database: t.Database, Name: t.Name, Columns: cols, SQL: createView(t)}
+	return tableDef(t, t.Name+RawSuffix), v, nil
+}
+
 // Statements returns the DDL for t, one statement per element, without
 // trailing semicolons (Athena runs one statement per query): the CREATE
 // EXTERNAL TABLE, and for CSV the CREATE OR REPLACE VIEW over it. Errors
 // wrap ErrSchema.
 func Statements(t Table) ([]string, error) {
-	if err := t.check(); err != nil {
+	def, view, err := Define(t)
+	if err != nil {
 		return nil, err
 	}
-	if t.Format == load.Parquet {
-		return []string{createTable(t, t.Name)}, nil
+	if view == nil {
+		return []string{def.DDL()}, nil
 	}
-	return []string{createTable(t, t.Name+RawSuffix), createView(t)}, nil
+	return []string{def.DDL(), view.SQL}, nil
 }
 
 // DDL returns the statements of Statements as one script, each statement
@@ -110,7 +171,7 @@ func DDL(t Table) (string, error) {
 	return strings.Join(stmts, ";\n\n") + ";\n", nil
 }
 
-// Storage clauses. Both formats read each partition through Hive symlink
+// Storage. Both formats read each partition through Hive symlink
 // manifests (text files listing one data URI per line), so a partition
 // shows exactly the files of its published run and nothing else. Athena
 // takes the target files' format from the SerDe, and recognises gzip by
@@ -119,43 +180,42 @@ func DDL(t Table) (string, error) {
 // doubles quotes as RFC 4180 says, which the SerDe reads, but a backslash
 // in a value is read as an escape (see docs/athena.md).
 const (
-	parquetStorage = `ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
-STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
-OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'`
-	csvStorage = `ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'
-WITH SERDEPROPERTIES (
-  'separatorChar' = ',',
-  'quoteChar' = '"',
-  'escapeChar' = '\\'
-)
-STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
-OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'`
+	symlinkInput   = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+	parquetSerDe   = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+	parquetOutput  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+	openCSVSerDe   = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+	textOutput     = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+	csvEscape      = `\`
+	csvSeparator   = ","
+	csvQuote       = `"`
+	headerProperty = "skip.header.line.count"
 )
 
-func createTable(t Table, name string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE %s.%s (\n", QuoteDDL(t.Database), QuoteDDL(name))
-	for i, c := range t.Schema {
+// tableDef defines the external table called name over t's files.
+func tableDef(t Table, name string) TableDef {
+	d := TableDef{
+		Database:      strings.ToLower(t.Database),
+		Name:          strings.ToLower(name),
+		PartitionKeys: []Column{{Name: PartitionColumn, Type: "string"}},
+		InputFormat:   symlinkInput,
+		Location:      t.Location,
+	}
+	for _, c := range t.Schema {
 		typ := c.Athena()
 		if t.Format != load.Parquet {
 			// OpenCSVSerde parses only epoch numbers as dates and
 			// timestamps; the view casts the text instead.
 			typ = "string"
 		}
-		fmt.Fprintf(&b, "  %s %s", QuoteDDL(c.Name), typ)
-		if i < len(t.Schema)-1 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\n')
+		d.Columns = append(d.Columns, Column{Name: strings.ToLower(c.Name), Type: typ})
 	}
-	fmt.Fprintf(&b, ")\nPARTITIONED BY (%s string)\n", QuoteDDL(PartitionColumn))
 	if t.Format == load.Parquet {
-		b.WriteString(parquetStorage)
+		d.SerDe, d.OutputFormat = parquetSerDe, parquetOutput
 	} else {
-		b.WriteString(csvStorage)
+		d.SerDe, d.OutputFormat = openCSVSerDe, textOutput
+		d.SerDeParams = []Property{{"separatorChar", csvSeparator}, {"quoteChar", csvQuote}, {"escapeChar", csvEscape}}
 	}
-	fmt.Fprintf(&b, "\nLOCATION %s\nTBLPROPERTIES (\n", quoteString(t.Location))
-	props := [][2]string{
+	d.Properties = []Property{
 		{"projection.enabled", "true"},
 		{"projection.dt.type", "date"},
 		{"projection.dt.format", DateFormat},
@@ -167,17 +227,50 @@ func createTable(t Table, name string) string {
 		{"storage.location.template", t.Location + PartitionColumn + "=${" + PartitionColumn + "}/"},
 	}
 	if t.Format != load.Parquet {
-		props = append(props, [2]string{"skip.header.line.count", "1"})
+		d.Properties = append(d.Properties, Property{headerProperty, "1"})
 	}
+	return d
+}
+
+// DDL renders d as a CREATE EXTERNAL TABLE statement, without a semicolon.
+func (d TableDef) DDL() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE %s.%s (\n", QuoteDDL(d.Database), QuoteDDL(d.Name))
+	for i, c := range d.Columns {
+		fmt.Fprintf(&b, "  %s %s", QuoteDDL(c.Name), c.Type)
+		if i < len(d.Columns)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(")\nPARTITIONED BY (")
+	for i, c := range d.PartitionKeys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %s", QuoteDDL(c.Name), c.Type)
+	}
+	fmt.Fprintf(&b, ")\nROW FORMAT SERDE %s\n", quoteString(d.SerDe))
+	if len(d.SerDeParams) > 0 {
+		b.WriteString("WITH SERDEPROPERTIES (\n")
+		writeProperties(&b, d.SerDeParams)
+		b.WriteString(")\n")
+	}
+	fmt.Fprintf(&b, "STORED AS INPUTFORMAT %s\nOUTPUTFORMAT %s\n", quoteString(d.InputFormat), quoteString(d.OutputFormat))
+	fmt.Fprintf(&b, "LOCATION %s\nTBLPROPERTIES (\n", quoteString(d.Location))
+	writeProperties(&b, d.Properties)
+	b.WriteString(")")
+	return b.String()
+}
+
+func writeProperties(b *strings.Builder, props []Property) {
 	for i, p := range props {
-		fmt.Fprintf(&b, "  %s = %s", quoteString(p[0]), quoteString(p[1]))
+		fmt.Fprintf(b, "  %s = %s", quoteString(p.Key), quoteString(p.Value))
 		if i < len(props)-1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('\n')
 	}
-	b.WriteString(")")
-	return b.String()
 }
 
 // createView casts the raw table's text to the columns' types. The CSV
@@ -233,7 +326,10 @@ func QuoteView(name string) string {
 	return `"` + strings.ReplaceAll(strings.ToLower(name), `"`, `""`) + `"`
 }
 
+// quoteString quotes a string literal for Athena DDL (Hive), where a
+// backslash escapes the next character.
 func quoteString(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\\`)
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
@@ -241,24 +337,26 @@ func quoteString(s string) string {
 // the end) to an existing table t, for schema_drift: allow-add. For CSV it
 // also returns the view's new definition.
 func AddColumns(t Table, cols schema.Schema) ([]string, error) {
-	if err := t.check(); err != nil {
+	def, view, err := Define(t)
+	if err != nil {
 		return nil, err
 	}
-	name := t.Name
-	if t.Format != load.Parquet {
-		name += RawSuffix
+	types := make(map[string]string, len(def.Columns))
+	for _, c := range def.Columns {
+		types[c.Name] = c.Type
 	}
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		typ := c.Athena()
-		if t.Format != load.Parquet {
-			typ = "string"
+	parts := make([]string, 0, len(cols))
+	for _, c := range cols {
+		name := strings.ToLower(c.Name)
+		typ, ok := types[name]
+		if !ok {
+			return nil, fmt.Errorf("athena %s.%s: %w: added column %q is not in the table's schema", t.Database, t.Name, ErrSchema, c.Name)
 		}
-		parts[i] = QuoteDDL(c.Name) + " " + typ
+		parts = append(parts, QuoteDDL(name)+" "+typ)
 	}
-	stmts := []string{fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s)", QuoteDDL(t.Database), QuoteDDL(name), strings.Join(parts, ", "))}
-	if t.Format != load.Parquet {
-		stmts = append(stmts, createView(t))
+	stmts := []string{fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMNS (%s)", QuoteDDL(def.Database), QuoteDDL(def.Name), strings.Join(parts, ", "))}
+	if view != nil {
+		stmts = append(stmts, view.SQL)
 	}
 	return stmts, nil
 }

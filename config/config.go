@@ -29,10 +29,15 @@ import (
 
 // Config is a parsed, validated config file.
 type Config struct {
-	Timezone string             `yaml:"timezone"`
-	S3       S3                 `yaml:"s3"`
-	Sources  map[string]*Source `yaml:"sources"`
-	Jobs     map[string]*Job    `yaml:"jobs"`
+	Timezone string `yaml:"timezone"`
+	S3       S3     `yaml:"s3"`
+	// Athena holds defaults for every job's athena: key; a job's own keys
+	// override them one by one. Its table, which names one job's table,
+	// is refused here.
+	Athena     Athena             `yaml:"athena"`
+	QuickSight QuickSight         `yaml:"quicksight"`
+	Sources    map[string]*Source `yaml:"sources"`
+	Jobs       map[string]*Job    `yaml:"jobs"`
 
 	// Path is the file the config was read from; query paths are relative
 	// to its folder.
@@ -135,8 +140,12 @@ type Job struct {
 	OnTenantError string `yaml:"on_tenant_error"` // fail (default) or skip
 	Output        Output `yaml:"output"`
 	// Athena names the table (and, for CSV, the view) mallet generates DDL
-	// for; defaults: database "mallet", table the job name.
+	// for, and whether runs keep it in the Glue Data Catalog; each key
+	// defaults to the top-level athena: key, then to database "mallet",
+	// table the job name, glue off.
 	Athena Athena `yaml:"athena"`
+	// QuickSight lists the SPICE datasets refreshed after each publish.
+	QuickSight JobQuickSight `yaml:"quicksight"`
 	// SchemaDrift decides what a run does when its result columns differ
 	// from the previous published run's: fail (default) or allow-add.
 	SchemaDrift string `yaml:"schema_drift"`
@@ -177,6 +186,34 @@ const DefaultMaxGroups = 1_000_000
 type Athena struct {
 	Database string `yaml:"database"`
 	Table    string `yaml:"table"`
+	// Glue, when true, makes every run keep the job's table in the AWS
+	// Glue Data Catalog in step with `mallet athena ddl` after its commit.
+	// Nil in the file means unset (inherit); after Parse a job's Glue is
+	// never nil.
+	Glue *bool `yaml:"glue"`
+}
+
+// UsesGlue reports whether runs keep the table in the Glue Data Catalog.
+func (a Athena) UsesGlue() bool { return a.Glue != nil && *a.Glue }
+
+// QuickSight holds the account-wide QuickSight settings.
+type QuickSight struct {
+	// AccountID is the AWS account of the QuickSight datasets (12 digits);
+	// required when a job lists datasets.
+	AccountID string `yaml:"account_id"`
+	// Region of the datasets; empty means the SDK's default chain
+	// (AWS_REGION).
+	Region string `yaml:"region"`
+	// Wait, when positive, makes a run wait this long for each SPICE
+	// ingestion it started and report how it ended; 0 starts them only.
+	Wait time.Duration `yaml:"wait"`
+}
+
+// JobQuickSight is a job's QuickSight part.
+type JobQuickSight struct {
+	// Datasets are the ids of the SPICE datasets to refresh (full refresh)
+	// after each publish of the job.
+	Datasets []string `yaml:"datasets"`
 }
 
 // Schema drift policies.
@@ -419,6 +456,7 @@ func (p *parser) validate(c *Config) {
 	if c.S3.KMSKeyID != "" && c.S3.SSE != "aws:kms" {
 		p.addf(p.line("s3", "kms_key_id"), "set sse: aws:kms", "s3.kms_key_id needs sse: aws:kms")
 	}
+	p.validateTop(c)
 	if len(c.Sources) == 0 {
 		p.addf(p.line("sources"), "", "no sources: declare at least one tenant group under sources:")
 	}
@@ -665,20 +703,34 @@ func (p *parser) validateJob(c *Config, j *Job) {
 	if j.RunTimeout < 0 {
 		p.addf(at("run_timeout"), "", "job %s: run_timeout must not be negative", j.Name)
 	}
-	p.validateAthena(j, at)
+	p.validateAthena(c, j, at)
+	p.validateQuickSight(c, j, at)
 	p.validateMode(j, at)
 }
 
 // athenaName is what Athena accepts as a database, table or view name.
 var athenaName = regexp.MustCompile(`^[a-z0-9_]{1,255}$`)
 
-func (p *parser) validateAthena(j *Job, at func(path ...string) int) {
+func (p *parser) validateAthena(c *Config, j *Job, at func(path ...string) int) {
+	if j.Athena.Database == "" {
+		j.Athena.Database = c.Athena.Database
+	}
 	if j.Athena.Database == "" {
 		j.Athena.Database = DefaultAthenaDatabase
 	}
 	if j.Athena.Table == "" {
 		// Athena names are lowercase and have no "-".
 		j.Athena.Table = strings.ToLower(strings.ReplaceAll(j.Name, "-", "_"))
+	}
+	glueAt := at("athena", "glue")
+	if j.Athena.Glue == nil {
+		glueAt = p.line("athena", "glue")
+		on := c.Athena.UsesGlue()
+		j.Athena.Glue = &on
+	}
+	if j.Athena.UsesGlue() && !strings.HasPrefix(j.Output.To, "s3://") && j.Output.To != "" {
+		p.addf(glueAt, "Glue tables read S3: set output.to to s3://bucket/prefix, or glue: false for this job",
+			"job %s: athena.glue is on but output.to %q is not on s3://", j.Name, j.Output.To)
 	}
 	const hint = "Athena names use lowercase letters, digits and _"
 	if !athenaName.MatchString(j.Athena.Database) {
@@ -693,6 +745,48 @@ func (p *parser) validateAthena(j *Job, at func(path ...string) int) {
 	case DriftFail, DriftAllowAdd:
 	default:
 		p.addf(at("schema_drift"), "", "job %s: schema_drift %q: want fail or allow-add", j.Name, j.SchemaDrift)
+	}
+}
+
+// accountID is an AWS account id.
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+// datasetID is what mallet accepts as a QuickSight dataset id: it goes in
+// a URL path, so no slash, space or control character.
+var datasetID = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+// validateTop checks the top-level athena and quicksight keys.
+func (p *parser) validateTop(c *Config) {
+	const hint = "Athena names use lowercase letters, digits and _"
+	if c.Athena.Database != "" && !athenaName.MatchString(c.Athena.Database) {
+		p.addf(p.line("athena", "database"), hint, "athena.database %q is not a valid Athena name", c.Athena.Database)
+	}
+	if c.Athena.Table != "" {
+		p.addf(p.line("athena", "table"), "set it under jobs.NAME.athena", "athena.table names one job's table and cannot be a default for every job")
+	}
+	q := c.QuickSight
+	if q.AccountID != "" && !accountID.MatchString(q.AccountID) {
+		p.addf(p.line("quicksight", "account_id"), `quote it: account_id: "123456789012"`, "quicksight.account_id %q is not a 12-digit AWS account id", q.AccountID)
+	}
+	if q.Wait < 0 {
+		p.addf(p.line("quicksight", "wait"), "", "quicksight.wait must not be negative")
+	}
+}
+
+func (p *parser) validateQuickSight(c *Config, j *Job, at func(path ...string) int) {
+	ds := j.QuickSight.Datasets
+	if len(ds) > 0 && c.QuickSight.AccountID == "" {
+		p.addf(at("quicksight", "datasets"), `set quicksight: {account_id: "123456789012"} at the top level`, "job %s: quicksight.datasets need quicksight.account_id", j.Name)
+	}
+	seen := map[string]bool{}
+	for i, id := range ds {
+		switch {
+		case !datasetID.MatchString(id):
+			p.addf(at("quicksight", "datasets", fmt.Sprint(i)), "the dataset id from the dataset's ARN or the QuickSight API, not its name", "job %s: quicksight dataset id %q is not a dataset id", j.Name, id)
+		case seen[id]:
+			p.addf(at("quicksight", "datasets", fmt.Sprint(i)), "", "job %s: quicksight dataset %q listed twice", j.Name, id)
+		}
+		seen[id] = true
 	}
 }
 

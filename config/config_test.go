@@ -4,8 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // base is a valid config; cases below break one thing each.
@@ -80,8 +82,8 @@ func TestParseValid(t *testing.T) {
 	if got, want := cfg.Sources["crm"].Columns.Database, "database"; got != want {
 		t.Errorf("database column = %q, want %q", got, want)
 	}
-	if got, want := job.Athena, (Athena{Database: "mallet", Table: "mail_send_counts"}); got != want {
-		t.Errorf("athena = %+v, want %+v", got, want)
+	if got, want := job.Athena, (Athena{Database: "mallet", Table: "mail_send_counts"}); got.Database != want.Database || got.Table != want.Table || got.UsesGlue() {
+		t.Errorf("athena = %+v (glue %v), want %+v, glue off", got, got.UsesGlue(), want)
 	}
 	if got, want := job.SchemaDrift, DriftFail; got != want {
 		t.Errorf("schema_drift = %q, want %q", got, want)
@@ -101,6 +103,73 @@ func TestAthenaDefaultTable(t *testing.T) {
 	}
 	if got, want := job.SchemaDrift, DriftAllowAdd; got != want {
 		t.Errorf("schema_drift = %q, want %q", got, want)
+	}
+}
+
+// TestAthenaDefaults checks that each key of a job's athena: overrides the
+// top-level one on its own, and that glue with a local output is refused on
+// the line that turned glue on.
+func TestAthenaDefaults(t *testing.T) {
+	tests := []struct {
+		name      string
+		top, job  string // YAML under athena:, indented
+		to        string
+		wantDB    string
+		wantTable string
+		wantGlue  bool
+		wantErr   string // "line:text"
+	}{
+		{"defaults", "", "", "s3://b/p", "mallet", "mail_send_counts", false, ""},
+		{"top level", "  database: analytics\n  glue: true\n", "", "s3://b/p", "analytics", "mail_send_counts", true, ""},
+		{"job overrides database only", "  database: analytics\n  glue: true\n", "      database: crm\n", "s3://b/p", "crm", "mail_send_counts", true, ""},
+		{"job turns glue off", "  glue: true\n", "      glue: false\n", "./out", "mallet", "mail_send_counts", false, ""},
+		{"job names its table", "  database: analytics\n", "      table: sends\n", "s3://b/p", "analytics", "sends", false, ""},
+		{"inherited glue, local output", "  glue: true\n", "", "./out", "", "", false, "3:athena.glue is on"},
+		{"job glue, local output", "", "      glue: true\n", "./out", "", "", false, `17:athena.glue is on but output.to "./out" is not on s3://`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := strings.Replace(base, "to: s3://analytics-bucket/crm", "to: "+tt.to, 1)
+			if tt.top != "" {
+				text = strings.Replace(text, "sources:\n", "athena:\n"+tt.top+"sources:\n", 1)
+			}
+			if tt.job != "" {
+				text = strings.Replace(text, "    merge: union\n", "    merge: union\n    athena:\n"+tt.job, 1)
+			}
+			cfg, err := parseFile(t, text, testEnv)
+			if tt.wantErr != "" {
+				line, msg, _ := strings.Cut(tt.wantErr, ":")
+				if err == nil || !strings.Contains(err.Error(), "config.yaml:"+line+": ") || !strings.Contains(err.Error(), msg) {
+					t.Fatalf("got %v, want an error on line %s containing %q", err, line, msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := cfg.Jobs["mail_send_counts"].Athena
+			if a.Database != tt.wantDB || a.Table != tt.wantTable || a.UsesGlue() != tt.wantGlue {
+				t.Errorf("got database %q table %q glue %v, want %q %q %v", a.Database, a.Table, a.UsesGlue(), tt.wantDB, tt.wantTable, tt.wantGlue)
+			}
+			if a.Glue == nil {
+				t.Error("Glue is nil after Parse")
+			}
+		})
+	}
+}
+
+func TestQuickSightConfig(t *testing.T) {
+	text := strings.Replace(base, "sources:\n", "quicksight:\n  account_id: \"123456789012\"\n  wait: 10m\nsources:\n", 1)
+	text = strings.Replace(text, "    merge: union\n", "    merge: union\n    quicksight: {datasets: [mail-send-counts, 0f1e2d3c-aaaa-bbbb-cccc-000000000000]}\n", 1)
+	cfg, err := parseFile(t, text, testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.QuickSight, (QuickSight{AccountID: "123456789012", Wait: 10 * time.Minute}); got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if got, want := cfg.Jobs["mail_send_counts"].QuickSight.Datasets, []string{"mail-send-counts", "0f1e2d3c-aaaa-bbbb-cccc-000000000000"}; !slices.Equal(got, want) {
+		t.Errorf("datasets %q, want %q", got, want)
 	}
 }
 
@@ -131,6 +200,14 @@ func TestParseErrors(t *testing.T) {
 		{"yaml syntax", [2]string{"    merge: union\n", "    merge: [union\n"}, nil, 15, "did not find expected"},
 		{"bad athena table", [2]string{"    merge: union\n", "    merge: union\n    athena:\n      table: Mail-Counts\n"}, nil, 17, `athena.table "Mail-Counts" is not a valid Athena name`},
 		{"bad athena database", [2]string{"    merge: union\n", "    merge: union\n    athena:\n      database: a.b\n"}, nil, 17, `athena.database "a.b"`},
+		{"top-level athena table", [2]string{"sources:\n", "athena:\n  table: t\nsources:\n"}, nil, 3, "athena.table names one job's table"},
+		{"bad top-level database", [2]string{"sources:\n", "athena:\n  database: A-B\nsources:\n"}, nil, 3, `athena.database "A-B"`},
+		{"datasets without account", [2]string{"    merge: union\n", "    merge: union\n    quicksight:\n      datasets: [abc]\n"}, nil, 17, "quicksight.datasets need quicksight.account_id"},
+		{"bad account id", [2]string{"sources:\n", "quicksight:\n  account_id: 1234\nsources:\n"}, nil, 3, `quicksight.account_id "1234"`},
+		{"bad dataset id", [2]string{"    merge: union\n", "    merge: union\n    quicksight:\n      datasets: [a/b]\n"}, nil, 17, `dataset id "a/b"`},
+		{"dataset twice", [2]string{"    merge: union\n", "    merge: union\n    quicksight:\n      datasets:\n        - abc\n        - abc\n"}, nil, 19, `dataset "abc" listed twice`},
+		{"quicksight datasets at top level", [2]string{"sources:\n", "quicksight:\n  datasets: [abc]\nsources:\n"}, nil, 3, "unknown key datasets"},
+		{"negative wait", [2]string{"sources:\n", "quicksight:\n  wait: -1m\nsources:\n"}, nil, 3, "quicksight.wait must not be negative"},
 		{"bad schema_drift", [2]string{"    merge: union\n", "    merge: union\n    schema_drift: allow\n"}, nil, 16, `schema_drift "allow": want fail or allow-add`},
 	}
 	for _, tt := range tests {

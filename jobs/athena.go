@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/athena"
+	"github.com/mallet-etl/mallet/catalog"
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -32,13 +34,19 @@ func AthenaTable(ctx context.Context, cfg *config.Config, name string) (t athena
 	if err != nil {
 		return t, "", fmt.Errorf("athena %s: output %s: %w", name, job.Output.To, err)
 	}
+	return athenaTable(ctx, cfg, job, st)
+}
+
+// athenaTable is AthenaTable over the job's store st.
+func athenaTable(ctx context.Context, cfg *config.Config, job *config.Job, st Store) (t athena.Table, from string, err error) {
+	name := job.Name
 	t = athena.Table{
 		Database: job.Athena.Database,
 		Name:     job.Athena.Table,
-		Location: st.URI(SymlinksPrefix(name)),
+		Location: st.URI(publish.SymlinksPrefix(name)),
 		Format:   load.Format(job.Output.Format),
 	}
-	states, err := States(ctx, st, name)
+	states, err := publish.States(ctx, st, name)
 	if err != nil {
 		return t, "", fmt.Errorf("athena %s: %w", name, err)
 	}
@@ -49,13 +57,13 @@ func AthenaTable(ctx context.Context, cfg *config.Config, name string) (t athena
 			}
 		}
 	}
-	latest, err := LatestRun(ctx, st, name)
+	latest, err := publish.LatestRun(ctx, st, name)
 	if err != nil {
 		return t, "", fmt.Errorf("athena %s: %w", name, err)
 	}
 	if latest != nil && latest.Schema != nil {
 		t.Schema = latest.Schema
-		from = fmt.Sprintf("run %s of %s (%s)", latest.RunID, latest.RunDate, st.URI(latest.Key))
+		from = fmt.Sprintf("run %s of %s (%s)", latest.RunID, latest.Date, st.URI(latest.Key))
 	}
 	if t.FirstDate == "" {
 		t.FirstDate = time.Now().In(job.Location).Format(time.DateOnly)
@@ -69,6 +77,40 @@ func AthenaTable(ctx context.Context, cfg *config.Config, name string) (t athena
 		from = "the query's columns in " + tenant + " (no run published yet)"
 	}
 	return t, from, nil
+}
+
+// NewGlue returns the Glue client for a config's jobs: in s3.region when
+// set (the catalog of the bucket's region), else the SDK's default region.
+func NewGlue(ctx context.Context, cfg *config.Config) (*catalog.Glue, error) {
+	return catalog.NewGlue(ctx, cfg.S3.Region)
+}
+
+// SyncGlue makes the job's table in the Glue Data Catalog what
+// `mallet athena ddl` prints (AthenaTable): see catalog.Glue.Sync. st is
+// the job's store, nil to open output.to.
+func SyncGlue(ctx context.Context, cfg *config.Config, name string, g *catalog.Glue, st Store) (catalog.Synced, error) {
+	job, ok := cfg.Jobs[name]
+	if !ok {
+		return catalog.Synced{}, fmt.Errorf("athena sync: unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
+	}
+	if !strings.HasPrefix(job.Output.To, "s3://") {
+		return catalog.Synced{}, fmt.Errorf("athena sync %s: output.to %s is not on s3://, and Glue tables read S3", name, job.Output.To)
+	}
+	if st == nil {
+		var err error
+		if st, err = OpenStore(ctx, job.Output.To, "", cfg.S3); err != nil {
+			return catalog.Synced{}, fmt.Errorf("athena sync %s: output %s: %w", name, job.Output.To, err)
+		}
+	}
+	t, _, err := athenaTable(ctx, cfg, job, st)
+	if err != nil {
+		return catalog.Synced{}, err
+	}
+	s, err := g.Sync(ctx, name, t)
+	if err != nil {
+		return s, fmt.Errorf("athena sync %s: %w", name, err)
+	}
+	return s, nil
 }
 
 // ProbeSchema returns the columns a run of the job would write, reading

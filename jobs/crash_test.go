@@ -19,6 +19,7 @@ import (
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/load/s3test"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 // crashPoints are the steps of a run the binary is killed at (see
@@ -248,7 +249,7 @@ func mustJob(t *testing.T, path, name string) *config.Job {
 
 func lastRun(t *testing.T, st jobs.Store, job string) string {
 	t.Helper()
-	s, err := jobs.ReadState(t.Context(), st, job, jobs.Shard{})
+	s, err := publish.ReadState(t.Context(), st, job, jobs.Shard{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/mallet-etl/mallet/internal/testdb"
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -87,7 +88,7 @@ func TestDriftTenantGainsColumn(t *testing.T) {
 				testdb.Exec(t, f.db, "USE `"+db+"`; "+tt.alter+"; UPDATE accounts SET plan = 'gold' WHERE id = 1")
 			}
 			res2, err := jobs.Run(t.Context(), cfg, "accounts", jobs.Options{Date: runDate})
-			latest, lerr := jobs.LatestRun(t.Context(), mustDir(t, out), "accounts")
+			latest, lerr := publish.LatestRun(t.Context(), mustDir(t, out), "accounts")
 			if lerr != nil {
 				t.Fatal(lerr)
 			}
@@ -98,7 +99,7 @@ func TestDriftTenantGainsColumn(t *testing.T) {
 				if len(res2.Objects) != 0 {
 					t.Errorf("second run published %d objects, want none", len(res2.Objects))
 				}
-				if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(jobs.PartitionPrefix("accounts", "2026-11-25")))); !os.IsNotExist(err) {
+				if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(publish.PartitionPrefix("accounts", "2026-11-25")))); !os.IsNotExist(err) {
 					t.Errorf("partition of the refused run exists (stat: %v)", err)
 				}
 				if latest.RunID != res1.RunID {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
+	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -17,7 +18,7 @@ import (
 type window struct {
 	date       time.Time // the partition's date, midnight in the job's zone
 	start, end time.Time
-	slot       string // see CommittedRun.Slot; "" for snapshots and incremental runs
+	slot       string // see publish.CommittedRun.Slot; "" for snapshots and incremental runs
 }
 
 func (w window) partition() string { return w.date.Format(time.DateOnly) }
@@ -69,7 +70,7 @@ func hourWindows(d time.Time) []window {
 // plan returns the windows a run covers, in order. A backfill (From/To)
 // and a catching-up window run skip the windows state says are committed,
 // unless Force.
-func (r *run) plan(now time.Time, state *State) ([]window, error) {
+func (r *run) plan(now time.Time, state *publish.State) ([]window, error) {
 	loc := r.job.Location
 	today := midnight(now, loc)
 	var dates []time.Time
@@ -91,7 +92,7 @@ func (r *run) plan(now time.Time, state *State) ([]window, error) {
 		}
 		var out []window
 		for _, w := range ws {
-			if !state.committed(w.partition(), w.slot) {
+			if !state.Committed(w.partition(), w.slot) {
 				out = append(out, w)
 			}
 		}
@@ -171,7 +172,7 @@ func (r *run) plan(now time.Time, state *State) ([]window, error) {
 }
 
 // newestSlot returns the start of the newest committed window.
-func newestSlot(s *State, loc *time.Location) (time.Time, bool) {
+func newestSlot(s *publish.State, loc *time.Location) (time.Time, bool) {
 	var newest time.Time
 	if s == nil {
 		return newest, false
@@ -203,7 +204,7 @@ func windowParams(w window) map[string]any {
 	}
 }
 
-// Cursor kinds, as State.CursorKind records them.
+// Cursor kinds, as publish.State.CursorKind records them.
 const (
 	cursorTime = "time"
 	cursorInt  = "int"
@@ -218,7 +219,7 @@ type tracker struct {
 	cursor, key string
 	lookback    config.Lookback
 	kind        string
-	prev        TenantState
+	prev        publish.TenantState
 	ci, ki      int
 	max         string
 	seen        map[string]string // this run's rows near max
@@ -226,7 +227,7 @@ type tracker struct {
 	skipped     int64
 }
 
-func newTracker(job *config.Job, kind string, prev *TenantState) *tracker {
+func newTracker(job *config.Job, kind string, prev *publish.TenantState) *tracker {
 	t := &tracker{cursor: job.Cursor, key: job.Key, lookback: job.Lookback, kind: kind, seen: map[string]string{}, pruneAt: 1024}
 	if prev != nil {
 		t.prev = *prev
@@ -375,13 +376,13 @@ func (t *tracker) prune(m map[string]string, top string) {
 
 // state returns the tenant's state after the run: the larger cursor, and
 // the keys published within the look-back of it, from before and now.
-func (t *tracker) state() *TenantState {
+func (t *tracker) state() *publish.TenantState {
 	top := t.prev.Cursor
 	if t.max != "" && (top == "" || t.compare(t.max, top) > 0) {
 		top = t.max
 	}
 	if top == "" {
-		return &TenantState{}
+		return &publish.TenantState{}
 	}
 	seen := make(map[string]string, len(t.prev.Seen)+len(t.seen))
 	for k, v := range t.prev.Seen {
@@ -396,7 +397,7 @@ func (t *tracker) state() *TenantState {
 	if len(seen) == 0 {
 		seen = nil
 	}
-	return &TenantState{Cursor: top, Seen: seen}
+	return &publish.TenantState{Cursor: top, Seen: seen}
 }
 
 // cursorParams binds :cursor for a tenant of an incremental run and gives
@@ -405,7 +406,7 @@ func (r *run) cursorParams(t *TenantResult, params map[string]any) (map[string]a
 	if r.job.Mode != config.ModeIncremental {
 		return params, nil
 	}
-	var prev *TenantState
+	var prev *publish.TenantState
 	kind := ""
 	if r.state != nil {
 		prev, kind = r.state.Tenants[t.Server+"/"+t.Database], r.state.CursorKind

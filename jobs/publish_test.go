@@ -19,6 +19,7 @@ import (
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/load/s3test"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 // faultStore fails the n-th write (Put, WriteIf or Delete) that is not a
@@ -74,7 +75,7 @@ func (f *faultStore) Delete(ctx context.Context, keys ...string) error {
 func published(t *testing.T, st jobs.Store, job, date string) (rows []string, runs map[string]bool) {
 	t.Helper()
 	ctx := context.Background()
-	links, err := st.List(ctx, jobs.PartitionPrefix(job, date))
+	links, err := st.List(ctx, publish.PartitionPrefix(job, date))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestIncremental(t *testing.T) {
 				"INSERT INTO events VALUES (8, 'h', '2026-11-25 10:20:00')",
 				"UPDATE events SET v = 'f2', modified = '2026-11-25 10:21:00.5' WHERE id = 6",
 				"INSERT INTO events VALUES (9, 'late2', '2026-11-25 10:04:00')")
-			state, err := jobs.ReadState(t.Context(), st, "events", jobs.Shard{})
+			state, err := publish.ReadState(t.Context(), st, "events", jobs.Shard{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -398,7 +399,7 @@ func TestBackfillResume(t *testing.T) {
 			if _, err := jobs.Run(t.Context(), cfg, "logins", o); !errors.Is(err, errInjected) || !errors.Is(err, jobs.ErrFailed) {
 				t.Fatalf("interrupted backfill: got %v, want the injected failure of the 4th commit", err)
 			}
-			state, err := jobs.ReadState(t.Context(), st, "logins", jobs.Shard{})
+			state, err := publish.ReadState(t.Context(), st, "logins", jobs.Shard{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -417,7 +418,7 @@ func TestBackfillResume(t *testing.T) {
 			if got, want := len(res.Windows), 2; got != want {
 				t.Errorf("the resumed backfill ran %d windows, want %d", got, want)
 			}
-			state, err = jobs.ReadState(t.Context(), st, "logins", jobs.Shard{})
+			state, err = publish.ReadState(t.Context(), st, "logins", jobs.Shard{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -486,7 +487,7 @@ func TestConcurrentRuns(t *testing.T) {
 			if ok != 1 || locked != 1 {
 				t.Fatalf("got %d published and %d locked out (%v), want 1 and 1", ok, locked, errs)
 			}
-			state, err := jobs.ReadState(t.Context(), st, "slow", jobs.Shard{})
+			state, err := publish.ReadState(t.Context(), st, "slow", jobs.Shard{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,8 +2,6 @@ package jobs_test
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -14,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/jobs"
-	"github.com/mallet-etl/mallet/schema"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 // checkQuickSightFormat checks a manifest against QuickSight's documented
@@ -99,7 +97,7 @@ func TestQuickSightManifests(t *testing.T) {
 			t.Fatalf("run %d: %v", day, err)
 		}
 		results[res.RunDate] = res
-		uris := checkQuickSightFormat(t, read(jobs.QuickSightKey("mail_csv", res.RunDate)))
+		uris := checkQuickSightFormat(t, read(publish.QuickSightKey("mail_csv", res.RunDate)))
 		var want []string
 		for _, o := range res.Objects {
 			want = append(want, o.URI)
@@ -111,7 +109,7 @@ func TestQuickSightManifests(t *testing.T) {
 			t.Errorf("dt=%s manifest URIs %v, want %v", res.RunDate, uris, want)
 		}
 	}
-	latest := checkQuickSightFormat(t, read(jobs.QuickSightLatestKey("mail_csv")))
+	latest := checkQuickSightFormat(t, read(publish.QuickSightLatestKey("mail_csv")))
 	var want []string
 	for _, o := range results["2026-11-26"].Objects {
 		want = append(want, o.URI)
@@ -125,44 +123,11 @@ func TestQuickSightManifests(t *testing.T) {
 			t.Errorf("latest names %s: %v", u, err)
 		}
 	}
-	objs, err := st.List(t.Context(), jobs.QuickSightPrefix("mail_csv"))
+	objs, err := st.List(t.Context(), publish.QuickSightPrefix("mail_csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := len(objs), 4; got != want {
 		t.Errorf("got %d QuickSight manifests, want %d (3 dates and latest)", got, want)
-	}
-}
-
-func TestQuickSightLimits(t *testing.T) {
-	wide := make(schema.Schema, jobs.QuickSightMaxColumns+1)
-	for i := range wide {
-		wide[i] = schema.Tenant(fmt.Sprintf("c%d", i))
-	}
-	long := schema.Schema{schema.Tenant(strings.Repeat("x", jobs.QuickSightMaxColumnName+1))}
-	tests := []struct {
-		name  string
-		s     schema.Schema
-		files int
-		want  string
-	}{
-		{"at the limits", schema.Schema{schema.Tenant(strings.Repeat("x", jobs.QuickSightMaxColumnName))}, jobs.QuickSightMaxFiles, ""},
-		{"too many files", schema.Schema{schema.Tenant("a")}, jobs.QuickSightMaxFiles + 1, "1001 files, QuickSight reads at most 1000 per manifest"},
-		{"too many columns", wide, 1, "1001 columns, QuickSight reads at most 1000 per file"},
-		{"long column name", long, 1, "128-character name, QuickSight allows 127"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := jobs.CheckQuickSight(tt.s, tt.files)
-			if tt.want == "" {
-				if err != nil {
-					t.Errorf("got %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, jobs.ErrQuickSightLimit) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("got %v, want ErrQuickSightLimit containing %q", err, tt.want)
-			}
-		})
 	}
 }

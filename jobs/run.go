@@ -6,12 +6,9 @@ package jobs
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"log/slog"
 	"maps"
 	mrand "math/rand/v2"
@@ -26,6 +23,7 @@ import (
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -36,6 +34,10 @@ var (
 	ErrPartial = errors.New("published without some tenants")
 	// ErrFailed: the run failed and published nothing.
 	ErrFailed = errors.New("run failed, nothing published")
+	// ErrLocked: the run did not start because another run of the job
+	// (or shard) holds its lease; nothing was read or written. It is
+	// publish.ErrLocked, named here for callers of Run.
+	ErrLocked = publish.ErrLocked
 )
 
 // Options adjust one run.
@@ -65,15 +67,9 @@ type Options struct {
 }
 
 // Shard is shard K of N (1 <= K <= N); the zero value means no sharding.
-type Shard struct{ K, N int }
-
-// String names the shard in keys and logs: "s2of4", or "" when unsharded.
-func (s Shard) String() string {
-	if s.N <= 1 {
-		return ""
-	}
-	return fmt.Sprintf("s%dof%d", s.K, s.N)
-}
+// Sharding splits the tenants (ShardTenants); each shard publishes on its
+// own, which is why the type belongs to package publish.
+type Shard = publish.Shard
 
 // Progress counts a run's work as it happens; safe for concurrent reads.
 type Progress struct {
@@ -107,9 +103,9 @@ type Result struct {
 	// Mode is the job's mode; Window the query window of a window-mode
 	// run; Windows the result of each window when the run covered several
 	// (a backfill), with the totals above summed over them.
-	Mode    string    `json:"mode,omitempty"`
-	Window  *Window   `json:"window,omitempty"`
-	Windows []*Result `json:"windows,omitempty"`
+	Mode    string          `json:"mode,omitempty"`
+	Window  *publish.Window `json:"window,omitempty"`
+	Windows []*Result       `json:"windows,omitempty"`
 }
 
 // TenantResult is one tenant's part of a run.
@@ -136,13 +132,7 @@ type TenantResult struct {
 }
 
 // Object is one published file.
-type Object struct {
-	URI    string `json:"uri"`
-	Key    string `json:"key"`
-	Rows   int64  `json:"rows"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-}
+type Object = publish.Object
 
 // Run runs the named job once. It returns the result even on error, with
 // the error wrapping ErrFailed (nothing published) or ErrPartial.
@@ -185,8 +175,8 @@ type run struct {
 
 	// publishing (publish.go): the lease held, the state as last read or
 	// committed, the window being run, and whether it is committed.
-	lease     *lease
-	state     *State
+	lease     *publish.Lease
+	state     *publish.State
 	win       window
 	committed bool
 }
@@ -279,14 +269,15 @@ func (r *run) runWindow(ctx context.Context) error {
 		r.discard(ctx)
 		return runErr
 	}
-	if err := r.publish(ctx); err != nil {
+	m, err := r.publish(ctx)
+	if err != nil {
 		if r.committed {
 			return fmt.Errorf("job %s: published, but %w (the next run finishes it)", r.job.Name, err)
 		}
 		r.discard(ctx)
 		return fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
 	}
-	if err := r.writeQuickSight(ctx); err != nil {
+	if err := r.writeQuickSight(ctx, m); err != nil {
 		return fmt.Errorf("job %s: published, but %w", r.job.Name, err)
 	}
 	if failed > 0 {
@@ -497,11 +488,13 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 		return err
 	}
 	key := r.partKey(i)
-	s := &partSink{run: r, t: t, prefix: prefix, key: key, track: t.track}
+	s := &partSink{run: r, t: t, prefix: prefix, track: t.track}
 	// The upload runs on the tenant's context: cancelling the run aborts it.
-	s.start = func() *upload { return startUpload(ctx, r.store, key, &r.o.Progress.Bytes) }
+	s.start = func(full schema.Schema) (*load.Upload, error) {
+		return load.NewUpload(ctx, r.store, key, load.Format(r.job.Output.Format), full, load.UploadOptions{Progress: &r.o.Progress.Bytes})
+	}
 	_, err = srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
-	return s.finish(err)
+	return s.finish(ctx, err)
 }
 
 func usesTenantParams(q *extract.Query) bool {
@@ -557,13 +550,11 @@ type partSink struct {
 	run    *run
 	t      *TenantResult
 	prefix [][]byte
-	key    string
 	full   schema.Schema
 	row    [][]byte
-	enc    load.Encoder
-	up     *upload
-	start  func() *upload // starts the part's upload, with the first row
-	track  *tracker       // mode incremental: skips rows published before
+	up     *load.Upload                                   // nil until the first row
+	start  func(full schema.Schema) (*load.Upload, error) // starts the part's upload
+	track  *tracker                                       // mode incremental: skips rows published before
 }
 
 func (s *partSink) Start(cols schema.Schema) error {
@@ -586,13 +577,15 @@ func (s *partSink) Write(row [][]byte) error {
 	if s.track != nil && !s.track.keep(row) {
 		return nil
 	}
-	if s.enc == nil {
-		if err := s.open(); err != nil {
+	if s.up == nil {
+		up, err := s.start(s.full)
+		if err != nil {
 			return err
 		}
+		s.up = up
 	}
 	copy(s.row[len(s.prefix):], row)
-	if err := s.enc.Write(s.row); err != nil {
+	if err := s.up.Write(s.row); err != nil {
 		return err
 	}
 	s.t.Rows++
@@ -603,96 +596,22 @@ func (s *partSink) Write(row [][]byte) error {
 	return nil
 }
 
-func (s *partSink) open() error {
-	s.up = s.start()
-	enc, err := load.NewEncoder(load.Format(s.run.job.Output.Format), s.up.pw, s.full)
-	if err != nil {
-		s.up.finish(err) //nolint:errcheck // aborts the upload; err says why
-		s.up = nil
+// finish completes the part's upload after the stream ended with err, or
+// aborts it (nothing is left) when err is not nil.
+func (s *partSink) finish(ctx context.Context, err error) error {
+	if s.up == nil {
 		return err
 	}
-	s.enc = enc
+	if err != nil {
+		s.up.Abort()
+		return err
+	}
+	res, err := s.up.Close(ctx)
+	if err != nil {
+		return err
+	}
+	s.t.key, s.t.Bytes, s.t.sum = res.Key, res.Bytes, res.SHA256
 	return nil
-}
-
-// finish completes or aborts the upload after the stream ended with err.
-func (s *partSink) finish(err error) error {
-	if s.enc == nil {
-		return err
-	}
-	if err == nil {
-		err = s.enc.Close()
-	} else {
-		s.enc.Close() //nolint:errcheck // ends the encoder's goroutine (csv.gz); err says why already
-	}
-	bytes, sum, err := s.up.finish(err)
-	if err != nil {
-		return err
-	}
-	s.t.key, s.t.Bytes, s.t.sum = s.key, bytes, sum
-	return nil
-}
-
-// Encoder output reaches the upload through a bounded buffered pipe: the
-// encoder stalls only when pipeChunks chunks wait, so encoding (on the
-// extracting goroutine) overlaps hashing and writing or sending (on the
-// upload's), each on a core of its own.
-const (
-	pipeChunkSize = 256 << 10
-	pipeChunks    = 8
-)
-
-// upload streams what an encoder writes into one store object. The
-// checksum and byte count are taken on the upload's side, off the
-// encoder's core.
-type upload struct {
-	pw   *load.PipeWriter
-	cr   *countingReader
-	done chan error
-}
-
-// startUpload starts the upload of key; its goroutine ends when finish is
-// called or ctx is cancelled (the Put then fails and aborts).
-func startUpload(ctx context.Context, st Store, key string, progress *atomic.Int64) *upload {
-	pr, pw := load.Pipe(pipeChunkSize, pipeChunks)
-	u := &upload{pw: pw, cr: &countingReader{r: pr, h: sha256.New(), p: progress}, done: make(chan error, 1)}
-	go func() {
-		_, err := st.Put(ctx, key, u.cr)
-		pr.CloseWithError(err) // unblock the encoder if the upload failed
-		u.done <- err
-	}()
-	return u
-}
-
-// finish completes the upload when err is nil and returns its size and
-// sha256; otherwise it aborts the upload (nothing is left) and returns err.
-func (u *upload) finish(err error) (int64, string, error) {
-	if err != nil {
-		u.pw.CloseWithError(err)
-		<-u.done
-		return 0, "", err
-	}
-	u.pw.Close()
-	if err := <-u.done; err != nil {
-		return 0, "", fmt.Errorf("upload: %w", err)
-	}
-	return u.cr.n, hex.EncodeToString(u.cr.h.Sum(nil)), nil
-}
-
-// countingReader hashes and counts what the upload reads.
-type countingReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-	p *atomic.Int64
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.h.Write(b[:n])
-	c.n += int64(n)
-	c.p.Add(int64(n))
-	return n, err
 }
 
 // checkSchemas fails the tenants whose result columns differ from the

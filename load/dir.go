@@ -85,7 +85,7 @@ func (d *Dir) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, d.errorf("put", key, err)
 	}
-	n, _, err := d.writeFile(ctx, key, &ctxReader{ctx: ctx, r: r})
+	n, _, err := d.writeFile(ctx, key, hashing(r))
 	if err != nil {
 		return 0, d.errorf("put", key, err)
 	}
@@ -121,7 +121,7 @@ func (d *Dir) WriteIf(ctx context.Context, key string, data []byte, ifMatch stri
 	case ifMatch != "" && cur != ifMatch:
 		return "", d.errorf("write", key, fmt.Errorf("%w: etag is %s, not %s", ErrPrecondition, cur, ifMatch))
 	}
-	_, etag, err := d.writeFile(ctx, key, bytes.NewReader(data))
+	_, etag, err := d.writeFile(ctx, key, hashing(bytes.NewReader(data)))
 	if err != nil {
 		return "", d.errorf("write", key, err)
 	}
@@ -321,9 +321,11 @@ func tmpTarget(key string) (string, bool) {
 	return dir + rest[:i], true
 }
 
-// writeFile streams r into a temp file beside key's file, fsyncs it and
-// renames it over the key. It returns the size and hex SHA-256.
-func (d *Dir) writeFile(ctx context.Context, key string, r io.Reader) (n int64, etag string, err error) {
+// writeFile streams m into a temp file beside key's file, fsyncs it and
+// renames it over the key. It returns the size and hex SHA-256, the ETag,
+// which m computed as it read: when m is an Upload's, the bytes are hashed
+// once for both.
+func (d *Dir) writeFile(ctx context.Context, key string, m *meter) (n int64, etag string, err error) {
 	p := d.path(key)
 	dir, base := filepath.Split(p)
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
@@ -345,14 +347,13 @@ func (d *Dir) writeFile(ctx context.Context, key string, r io.Reader) (n int64, 
 	if err := f.Chmod(filePerm); err != nil {
 		return 0, "", err
 	}
-	h := sha256.New()
-	if n, err = io.Copy(io.MultiWriter(f, h), r); err != nil {
+	if n, err = io.Copy(f, &ctxReader{ctx: ctx, r: m}); err != nil {
 		return 0, "", err
 	}
 	if err := f.Sync(); err != nil {
 		return 0, "", err
 	}
-	etag = hex.EncodeToString(h.Sum(nil))
+	etag = m.sum()
 	if fi, err := f.Stat(); err == nil {
 		// Best effort: without the cache, Stat and List hash the file.
 		_ = unix.Fsetxattr(int(f.Fd()), etagXattr, []byte(xattrValue(fi, etag)), 0)

@@ -1,5 +1,7 @@
 // Package load writes rows to files and files to stores: the CSV and Parquet
-// encoders, and the local-folder and S3 stores.
+// encoders, the Store interface with its local-folder and S3
+// implementations, and Upload, which streams rows through an encoder into a
+// store object (counting and hashing the bytes once on the way).
 //
 // Rows reach an encoder as [][]byte in the text form MySQL's text protocol
 // uses (see package schema for the kinds), with a nil slice for NULL. The

@@ -126,7 +126,7 @@ func TestS3UploadBuffersWait(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	objects, pending := leftovers(t, s)
+	objects, pending := listKeys(t, s, ""), Pending(t, s)
 	if fmt.Sprint(objects) != "[holder manifest]" || len(pending) != 0 {
 		t.Errorf("objects %q, pending %q; want [holder manifest] and none", objects, pending)
 	}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,29 +21,10 @@ import (
 	"testing/iotest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/mallet-etl/mallet/load/s3test"
 	"golang.org/x/sys/unix"
-)
-
-// store is the method set both stores share; the consuming package
-// declares its own copy.
-type store interface {
-	Put(ctx context.Context, key string, r io.Reader) (int64, error)
-	WriteIf(ctx context.Context, key string, data []byte, ifMatch string) (string, error)
-	Get(ctx context.Context, key string) (io.ReadCloser, Info, error)
-	Stat(ctx context.Context, key string) (Info, error)
-	List(ctx context.Context, prefix string) ([]Info, error)
-	Delete(ctx context.Context, keys ...string) error
-	AbortIncomplete(ctx context.Context, prefix string) error
-	URI(key string) string
-}
-
-var (
-	_ store = (*Dir)(nil)
-	_ store = (*S3)(nil)
 )
 
 const (
@@ -54,23 +34,6 @@ const (
 )
 
 var errBoom = errors.New("boom")
-
-func TestStoreDir(t *testing.T) {
-	testStore(t, func(t *testing.T) store {
-		d, err := NewDir(filepath.Join(t.TempDir(), "out"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	})
-}
-
-func TestStoreS3(t *testing.T) {
-	testStore(t, func(t *testing.T) store {
-		s, _ := newTestS3(t, S3Options{PartSize: testPartSize})
-		return s
-	})
-}
 
 // newTestS3 starts a fake S3 for t and returns a store on it, under
 // testPrefix, configured through the environment as in production.
@@ -89,330 +52,44 @@ func newTestS3(t *testing.T, o S3Options) (*S3, *s3test.Server) {
 	return s, srv
 }
 
-// testStore is the behaviour every store must have.
-func testStore(t *testing.T, newStore func(t *testing.T) store) {
-	t.Run("RoundTrip", func(t *testing.T) {
-		s := newStore(t)
-		for _, tc := range []struct {
-			name string
-			key  string
-			size int
-		}{
-			{"empty", "rt/empty.csv", 0},
-			{"small", "rt/small.csv", 1 << 10},
-			{"three parts", "rt/big.parquet", 12 << 20},
-			{"odd key", "rt/sp ace+plus%/ü.csv", 10},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				data := randomBytes(tc.size)
-				n, err := s.Put(t.Context(), tc.key, bytes.NewReader(data))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if n != int64(len(data)) {
-					t.Errorf("Put = %d, want %d", n, len(data))
-				}
-				got, info := get(t, s, tc.key)
-				if !bytes.Equal(got, data) {
-					t.Errorf("Get returned %d bytes, want the %d put", len(got), len(data))
-				}
-				st, err := s.Stat(t.Context(), tc.key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if info.Key != tc.key || st.Key != tc.key {
-					t.Errorf("keys: Get %q, Stat %q, want %q", info.Key, st.Key, tc.key)
-				}
-				if info.Size != int64(len(data)) || st.Size != int64(len(data)) {
-					t.Errorf("sizes: Get %d, Stat %d, want %d", info.Size, st.Size, len(data))
-				}
-				if st.ETag == "" || st.ETag != info.ETag {
-					t.Errorf("etags: Get %q, Stat %q, want equal and not empty", info.ETag, st.ETag)
-				}
-				if st.Modified.IsZero() {
-					t.Error("Stat: zero Modified")
-				}
-			})
-		}
-	})
-
-	t.Run("PutFailure", func(t *testing.T) {
-		data := randomBytes(12 << 20)
-		for _, tc := range []struct {
-			name    string
-			at      int  // bytes read before the failure
-			cancel  bool // cancel ctx instead of failing the reader
-			wantErr error
-		}{
-			{"reader fails in first part", 1 << 10, false, errBoom},
-			{"reader fails after first part", 7 << 20, false, errBoom},
-			{"ctx cancelled in first part", 1 << 10, true, context.Canceled},
-			{"ctx cancelled after first part", 7 << 20, true, context.Canceled},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				s := newStore(t)
-				const key = "fail/data.csv"
-				old := []byte("the previous version")
-				if _, err := s.Put(t.Context(), key, bytes.NewReader(old)); err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(t.Context())
-				defer cancel()
-				var r io.Reader
-				if tc.cancel {
-					r = io.MultiReader(bytes.NewReader(data[:tc.at]), &onRead{f: cancel, r: bytes.NewReader(data[tc.at:])})
-				} else {
-					r = io.MultiReader(bytes.NewReader(data[:tc.at]), iotest.ErrReader(errBoom))
-				}
-				_, err := s.Put(ctx, key, r)
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("Put error = %v, want %v", err, tc.wantErr)
-				}
-				if got, _ := get(t, s, key); !bytes.Equal(got, old) {
-					t.Errorf("after a failed Put, Get = %d bytes, want the previous version", len(got))
-				}
-				objects, pending := leftovers(t, s)
-				if want := []string{key}; !slices.Equal(objects, want) {
-					t.Errorf("objects = %q, want %q", objects, want)
-				}
-				if len(pending) != 0 {
-					t.Errorf("pending uploads or temp files = %q, want none", pending)
-				}
-			})
-		}
-	})
-
-	t.Run("List", func(t *testing.T) {
-		s := newStore(t)
-		keys := []string{"b/5.csv", "ab.csv", "a/b/3.csv", "a-b/4.csv", "a/2.csv", "a/1.csv"}
-		for i, k := range keys {
-			put(t, s, k, strings.Repeat("x", i))
-		}
-		for _, tc := range []struct {
-			prefix string
-			want   []string
-		}{
-			{"", []string{"a-b/4.csv", "a/1.csv", "a/2.csv", "a/b/3.csv", "ab.csv", "b/5.csv"}},
-			{"a", []string{"a-b/4.csv", "a/1.csv", "a/2.csv", "a/b/3.csv", "ab.csv"}},
-			{"a/", []string{"a/1.csv", "a/2.csv", "a/b/3.csv"}},
-			{"a/b", []string{"a/b/3.csv"}},
-			{"a/b/", []string{"a/b/3.csv"}},
-			{"a/1", []string{"a/1.csv"}},
-			{"a/1.csv", []string{"a/1.csv"}},
-			{"a/1.csv/", nil},
-			{"nothing/", nil},
-			{"zz", nil},
-		} {
-			t.Run(strconv.Quote(tc.prefix), func(t *testing.T) {
-				infos, err := s.List(t.Context(), tc.prefix)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []string
-				for _, in := range infos {
-					got = append(got, in.Key)
-					if want := int64(slices.Index(keys, in.Key)); in.Size != want {
-						t.Errorf("%s: size %d, want %d", in.Key, in.Size, want)
-					}
-					if in.ETag == "" {
-						t.Errorf("%s: empty etag", in.Key)
-					}
-				}
-				if !slices.Equal(got, tc.want) {
-					t.Errorf("List(%q) = %q, want %q", tc.prefix, got, tc.want)
-				}
-			})
-		}
-	})
-
-	t.Run("Delete", func(t *testing.T) {
-		s := newStore(t)
-		put(t, s, "d/1", "one")
-		put(t, s, "d/2", "two")
-		put(t, s, "d/3", "three")
-		for _, tc := range []struct {
-			name string
-			keys []string
-			want []string // left after
-		}{
-			{"missing key", []string{"d/none"}, []string{"d/1", "d/2", "d/3"}},
-			{"no keys", nil, []string{"d/1", "d/2", "d/3"}},
-			{"present and missing", []string{"d/1", "d/none", "d/3"}, []string{"d/2"}},
-			{"again", []string{"d/1", "d/2"}, nil},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				if err := s.Delete(t.Context(), tc.keys...); err != nil {
-					t.Fatalf("Delete(%q) = %v", tc.keys, err)
-				}
-				if got := listKeys(t, s, "d/"); !slices.Equal(got, tc.want) {
-					t.Errorf("left %q, want %q", got, tc.want)
-				}
-			})
-		}
-	})
-
-	t.Run("DeleteMany", func(t *testing.T) {
-		// More than one DeleteObjects batch.
-		s := newStore(t)
-		var keys []string
-		for i := range 1001 {
-			keys = append(keys, fmt.Sprintf("many/%04d", i))
-		}
-		for _, k := range keys[:3] {
-			put(t, s, k, k)
-		}
-		put(t, s, "many/9999", "kept")
-		if err := s.Delete(t.Context(), keys...); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := listKeys(t, s, "many/"), []string{"many/9999"}; !slices.Equal(got, want) {
-			t.Errorf("left %q, want %q", got, want)
-		}
-	})
-
-	t.Run("NotFound", func(t *testing.T) {
-		s := newStore(t)
-		put(t, s, "file", "a file, not a folder")
-		for _, key := range []string{"missing", "no/such/folder/key", "file/below"} {
-			_, err := s.Stat(t.Context(), key)
-			if !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("Stat(%q) = %v, want fs.ErrNotExist", key, err)
+// TestStoreStat checks Stat, which the Store interface leaves out: it
+// describes an object as Get does, and a missing one wraps fs.ErrNotExist.
+func TestStoreStat(t *testing.T) {
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3, _ := newTestS3(t, S3Options{})
+	for _, s := range []interface {
+		Store
+		Stat(ctx context.Context, key string) (Info, error)
+	}{d, s3} {
+		t.Run(fmt.Sprintf("%T", s), func(t *testing.T) {
+			put(t, s, "a/k", "hello")
+			_, info := get(t, s, "a/k")
+			st, err := s.Stat(t.Context(), "a/k")
+			if err != nil {
+				t.Fatal(err)
 			}
-			if err != nil && !strings.Contains(err.Error(), "stat "+s.URI(key)+": ") {
-				t.Errorf("Stat(%q) error %q does not name op and URI", key, err)
+			if st.Key != info.Key || st.Size != info.Size || st.ETag != info.ETag || st.Modified.IsZero() {
+				t.Errorf("Stat = %+v, Get %+v: want the same key, size and etag", st, info)
 			}
-			if _, _, err := s.Get(t.Context(), key); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("Get(%q) = %v, want fs.ErrNotExist", key, err)
-			}
-		}
-	})
-
-	t.Run("InvalidKey", func(t *testing.T) {
-		s := newStore(t)
-		for _, key := range []string{"", "/abs", "..", "a/../b", "a//b", "./a", "a/", ".mallet-lock", "a/.mallet-tmp-x.1"} {
-			if _, err := s.Put(t.Context(), key, strings.NewReader("x")); !errors.Is(err, ErrInvalidKey) {
-				t.Errorf("Put(%q) = %v, want ErrInvalidKey", key, err)
-			}
-			if _, err := s.WriteIf(t.Context(), key, []byte("x"), ""); !errors.Is(err, ErrInvalidKey) {
-				t.Errorf("WriteIf(%q) = %v, want ErrInvalidKey", key, err)
-			}
-			if err := s.Delete(t.Context(), key); !errors.Is(err, ErrInvalidKey) {
-				t.Errorf("Delete(%q) = %v, want ErrInvalidKey", key, err)
-			}
-		}
-		for _, prefix := range []string{"/abs", "..", "a/../", "a//"} {
-			if _, err := s.List(t.Context(), prefix); !errors.Is(err, ErrInvalidKey) {
-				t.Errorf("List(%q) = %v, want ErrInvalidKey", prefix, err)
-			}
-		}
-	})
-
-	t.Run("WriteIf", func(t *testing.T) {
-		s := newStore(t)
-		etags := map[string]string{} // step name -> etag it returned
-		for _, tc := range []struct {
-			name    string
-			key     string
-			data    string
-			ifMatch func() string
-			wantErr error
-		}{
-			{"create", "state/lease", "v1", none, nil},
-			{"create again", "state/lease", "v1b", none, ErrPrecondition},
-			{"replace", "state/lease", "v2", func() string { return etags["create"] }, nil},
-			{"stale etag", "state/lease", "v3", func() string { return etags["create"] }, ErrPrecondition},
-			{"replace again", "state/lease", "v3", func() string { return etags["replace"] }, nil},
-			{"missing key", "state/none", "v1", func() string { return etags["create"] }, ErrPrecondition},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				etag, err := s.WriteIf(t.Context(), tc.key, []byte(tc.data), tc.ifMatch())
-				if !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
-					t.Fatalf("WriteIf = %v, want %v", err, tc.wantErr)
+			for _, key := range []string{"missing", "a/k/below"} {
+				_, err := s.Stat(t.Context(), key)
+				if !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("Stat(%q) = %v, want fs.ErrNotExist", key, err)
 				}
-				if err != nil {
-					return
+				if err != nil && !strings.Contains(err.Error(), "stat "+s.URI(key)+": ") {
+					t.Errorf("Stat(%q) error %q does not name op and URI", key, err)
 				}
-				etags[tc.name] = etag
-				got, info := get(t, s, tc.key)
-				if string(got) != tc.data {
-					t.Errorf("content %q, want %q", got, tc.data)
-				}
-				if info.ETag != etag {
-					t.Errorf("Get etag %q, WriteIf returned %q", info.ETag, etag)
-				}
-			})
-		}
-		if got, _ := get(t, s, "state/lease"); string(got) != "v3" {
-			t.Errorf("final content %q, want v3", got)
-		}
-	})
-
-	t.Run("WriteIfConcurrent", func(t *testing.T) {
-		s := newStore(t)
-		const key, workers, each = "state/counter", 6, 5
-		if _, err := s.WriteIf(t.Context(), key, []byte("0"), ""); err != nil {
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		errs := make(chan error, workers)
-		for range workers {
-			wg.Go(func() {
-				for range each {
-					if err := increment(t.Context(), s, key); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		if got, _ := get(t, s, key); string(got) != strconv.Itoa(workers*each) {
-			t.Errorf("counter = %s, want %d", got, workers*each)
-		}
-	})
-
-	t.Run("AbortIncomplete", func(t *testing.T) {
-		s := newStore(t)
-		if err := s.AbortIncomplete(t.Context(), ""); err != nil {
-			t.Fatalf("AbortIncomplete on an empty store = %v", err)
-		}
-		put(t, s, "a/done.csv", "done")
-		leaveIncomplete(t, s, "a/b/half.csv")
-		leaveIncomplete(t, s, "c/half.csv")
-		if got, want := listKeys(t, s, ""), []string{"a/done.csv"}; !slices.Equal(got, want) {
-			t.Errorf("List = %q, want %q (no incomplete objects)", got, want)
-		}
-		for _, tc := range []struct {
-			prefix string
-			want   []string // pending after
-		}{
-			{"x/", []string{"a/b/half.csv", "c/half.csv"}},
-			{"a/b/half.csv.", []string{"a/b/half.csv", "c/half.csv"}},
-			{"a/b/h", []string{"c/half.csv"}},
-			{"", nil},
-		} {
-			if err := s.AbortIncomplete(t.Context(), tc.prefix); err != nil {
-				t.Fatalf("AbortIncomplete(%q) = %v", tc.prefix, err)
 			}
-			if _, got := leftovers(t, s); !slices.Equal(got, tc.want) {
-				t.Errorf("after AbortIncomplete(%q): pending %q, want %q", tc.prefix, got, tc.want)
-			}
-		}
-		if got, want := listKeys(t, s, ""), []string{"a/done.csv"}; !slices.Equal(got, want) {
-			t.Errorf("List = %q, want %q", got, want)
-		}
-	})
+		})
+	}
 }
-
-func none() string { return "" }
 
 // increment adds one to the number stored at key, retrying when another
 // writer got there first.
-func increment(ctx context.Context, s store, key string) error {
+func increment(ctx context.Context, s Store, key string) error {
 	for {
 		rc, info, err := s.Get(ctx, key)
 		if err != nil {
@@ -435,14 +112,14 @@ func increment(ctx context.Context, s store, key string) error {
 	}
 }
 
-func put(t *testing.T, s store, key, data string) {
+func put(t *testing.T, s Store, key, data string) {
 	t.Helper()
 	if _, err := s.Put(t.Context(), key, strings.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func get(t *testing.T, s store, key string) ([]byte, Info) {
+func get(t *testing.T, s Store, key string) ([]byte, Info) {
 	t.Helper()
 	rc, info, err := s.Get(t.Context(), key)
 	if err != nil {
@@ -456,7 +133,7 @@ func get(t *testing.T, s store, key string) ([]byte, Info) {
 	return b, info
 }
 
-func listKeys(t *testing.T, s store, prefix string) []string {
+func listKeys(t *testing.T, s Store, prefix string) []string {
 	t.Helper()
 	infos, err := s.List(t.Context(), prefix)
 	if err != nil {
@@ -469,112 +146,11 @@ func listKeys(t *testing.T, s store, prefix string) []string {
 	return keys
 }
 
-// leftovers looks past the store's API: every object in the folder or
-// bucket, and every temp file or pending multipart upload, by target key.
-func leftovers(t *testing.T, s store) (objects, pending []string) {
-	t.Helper()
-	switch s := s.(type) {
-	case *Dir:
-		err := filepath.WalkDir(s.root, func(p string, de fs.DirEntry, err error) error {
-			if err != nil || de.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(s.root, p)
-			key := filepath.ToSlash(rel)
-			if target, ok := tmpTarget(key); ok {
-				pending = append(pending, target)
-			} else if de.Name() != lockName {
-				objects = append(objects, key)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	case *S3:
-		p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket)})
-		for p.HasMorePages() {
-			page, err := p.NextPage(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, o := range page.Contents {
-				objects = append(objects, strings.TrimPrefix(aws.ToString(o.Key), s.prefix))
-			}
-		}
-		out, err := s.client.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(s.bucket)})
-		if apiCode(err) == "NoSuchUpload" { // gofakes3: no upload ever
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, u := range out.Uploads {
-			pending = append(pending, strings.TrimPrefix(aws.ToString(u.Key), s.prefix))
-		}
-	default:
-		t.Fatalf("leftovers: unknown store %T", s)
-	}
-	slices.Sort(objects)
-	slices.Sort(pending)
-	return objects, pending
-}
-
-// leaveIncomplete leaves what a process killed mid-Put of key leaves: a
-// temp file, or a multipart upload with one part.
-func leaveIncomplete(t *testing.T, s store, key string) {
-	t.Helper()
-	switch s := s.(type) {
-	case *Dir:
-		p := s.path(key)
-		if err := os.MkdirAll(filepath.Dir(p), dirPerm); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.CreateTemp(filepath.Dir(p), tmpPrefix+filepath.Base(p)+".*")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.WriteString("half")
-		f.Close()
-	case *S3:
-		out, err := s.client.CreateMultipartUpload(t.Context(), &s3.CreateMultipartUploadInput{
-			Bucket: aws.String(s.bucket), Key: s.key(key),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = s.client.UploadPart(t.Context(), &s3.UploadPartInput{
-			Bucket: aws.String(s.bucket), Key: s.key(key), UploadId: out.UploadId,
-			PartNumber: aws.Int32(1), Body: strings.NewReader("half"),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	default:
-		t.Fatalf("leaveIncomplete: unknown store %T", s)
-	}
-}
-
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	r := rand.NewChaCha8([32]byte{'m', 'a', 'l', 'l', 'e', 't'})
 	r.Read(b)
 	return b
-}
-
-// onRead calls f (if set) on its first Read, then reads from r.
-type onRead struct {
-	f    func()
-	r    io.Reader
-	done bool
-}
-
-func (o *onRead) Read(p []byte) (int, error) {
-	if !o.done && o.f != nil {
-		o.f()
-	}
-	o.done = true
-	return o.r.Read(p)
 }
 
 // TestStoreS3Requests checks what reaches the server: small objects in one
@@ -779,7 +355,7 @@ func TestStoreURI(t *testing.T) {
 	}
 	s, _ := newTestS3(t, S3Options{})
 	for _, tc := range []struct {
-		s    store
+		s    Store
 		key  string
 		want string
 	}{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/metrics"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 type runCmd struct {
@@ -134,7 +135,7 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 
 func printPlan(w io.Writer, res *jobs.Result, to string) {
 	fmt.Fprintf(w, "dry run of job %s for %s: nothing read, nothing written\n", res.Job, res.RunDate)
-	fmt.Fprintf(w, "output: %s/%s\n", strings.TrimSuffix(to, "/"), jobs.PartitionPrefix(res.Job, res.RunDate))
+	fmt.Fprintf(w, "output: %s/%s\n", strings.TrimSuffix(to, "/"), publish.PartitionPrefix(res.Job, res.RunDate))
 	keys := make([]string, 0, len(res.Params))
 	for k := range res.Params {
 		keys = append(keys, k)

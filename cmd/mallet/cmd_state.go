@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/jobs"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 type stateCmd struct {
@@ -69,14 +70,14 @@ func (c *stateCmd) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("output %s: %w", job.Output.To, err)
 	}
 	if pos[0] == "reset" {
-		n, err := jobs.ResetCursors(ctx, st, name, shard, c.tenant)
+		n, err := publish.ResetCursors(ctx, st, name, shard, c.tenant)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stdout, "reset the cursors of %d tenant(s) of job %s\n", n, name)
 		return nil
 	}
-	state, err := jobs.ReadState(ctx, st, name, shard)
+	state, err := publish.ReadState(ctx, st, name, shard)
 	if err != nil {
 		return err
 	}
@@ -85,11 +86,11 @@ func (c *stateCmd) Run(ctx context.Context, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(state)
 	}
-	lease, _, held, err := jobs.ReadLease(ctx, st, name, shard)
+	lease, _, held, err := publish.ReadLease(ctx, st, name, shard)
 	if err != nil {
 		return err
 	}
-	drift, err := jobs.SymlinkDrift(ctx, st, state)
+	drift, err := publish.SymlinkDrift(ctx, st, state)
 	if err != nil {
 		return err
 	}
@@ -97,13 +98,13 @@ func (c *stateCmd) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
-func printState(w io.Writer, st jobs.Store, s *jobs.State, lease jobs.LeaseInfo, held bool, drift []string) {
-	shard := jobs.ParseShardName(s.Shard)
+func printState(w io.Writer, st jobs.Store, s *publish.State, lease publish.LeaseInfo, held bool, drift []string) {
+	shard := publish.ParseShardName(s.Shard)
 	fmt.Fprintf(w, "job %s", s.Job)
 	if s.Shard != "" {
 		fmt.Fprintf(w, ", shard %s", s.Shard)
 	}
-	fmt.Fprintf(w, "\nstate: %s\n", st.URI(jobs.StateKey(s.Job, shard)))
+	fmt.Fprintf(w, "\nstate: %s\n", st.URI(publish.StateKey(s.Job, shard)))
 	if s.Updated.IsZero() {
 		fmt.Fprintln(w, "nothing committed yet")
 	} else {

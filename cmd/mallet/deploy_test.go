@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/internal/testdb"
 	"github.com/mallet-etl/mallet/jobs"
 )
@@ -264,5 +265,79 @@ func TestDeploySchedules(t *testing.T) {
 				t.Errorf("MALLET_SHARD %q (%v), want sharded: %v", shard, err, tc.shard)
 			}
 		})
+	}
+}
+
+// TestDeployCatalogPolicy checks the task role's Glue and QuickSight
+// statements: the exact actions mallet calls, on the tables of
+// config.yaml's jobs and the documented dataset, and nothing wider than
+// mallet's database and those datasets.
+func TestDeployCatalogPolicy(t *testing.T) {
+	task := readJSON(t, "deploy/iam-task-policy.json")
+	path := filepath.Join(testdb.Root(), "config.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(path, data, func(k string) (string, bool) {
+		return map[string]string{"CRM_DB1_DSN": "u:p@tcp(db1:3306)/"}[k], k == "CRM_DB1_DSN"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const region, account = "ap-northeast-1", "123456789012"
+	glueARN := func(kind, name string) string {
+		return "arn:aws:glue:" + region + ":" + account + ":" + kind + name
+	}
+	datasets := []string{"mail-send-counts"} // the example in docs/athena.md
+	for _, name := range cfg.JobNames() {
+		job := cfg.Jobs[name]
+		db := job.Athena.Database
+		tables := []string{job.Athena.Table}
+		if job.Output.Format != "parquet" {
+			tables = append(tables, job.Athena.Table+"_raw") // the view is read, the raw table written
+		}
+		for _, a := range []string{"glue:GetDatabase", "glue:CreateDatabase"} {
+			for _, r := range []string{glueARN("catalog", ""), glueARN("database/", db)} {
+				if !allowed(task, a, r) {
+					t.Errorf("job %s: the task role may not %s on %s", name, a, r)
+				}
+			}
+		}
+		for _, tbl := range tables {
+			for _, a := range []string{"glue:GetTable", "glue:CreateTable", "glue:UpdateTable"} {
+				for _, r := range []string{glueARN("catalog", ""), glueARN("database/", db), glueARN("table/", db+"/"+tbl)} {
+					if !allowed(task, a, r) {
+						t.Errorf("job %s: the task role may not %s on %s", name, a, r)
+					}
+				}
+			}
+		}
+		datasets = append(datasets, job.QuickSight.Datasets...)
+	}
+	for _, ds := range datasets {
+		for _, a := range []string{"quicksight:CreateIngestion", "quicksight:DescribeIngestion"} {
+			r := "arn:aws:quicksight:" + region + ":" + account + ":dataset/" + ds + "/ingestion/mallet-20261125T183000Z-0a1b2c3d"
+			if !allowed(task, a, r) {
+				t.Errorf("the task role may not %s on %s", a, r)
+			}
+		}
+	}
+	want := map[string]bool{"glue:GetDatabase": true, "glue:CreateDatabase": true, "glue:GetTable": true, "glue:CreateTable": true,
+		"glue:UpdateTable": true, "quicksight:CreateIngestion": true, "quicksight:DescribeIngestion": true}
+	for _, st := range list(task, "Statement") {
+		for _, a := range strs(dig(st, "Action")) {
+			if (strings.HasPrefix(a, "glue:") || strings.HasPrefix(a, "quicksight:")) && !want[a] {
+				t.Errorf("task policy allows %s, which mallet does not call", a)
+			}
+		}
+		for _, r := range strs(dig(st, "Resource")) {
+			if strings.HasPrefix(r, "arn:aws:glue:") && (strings.HasSuffix(r, ":table/*") || strings.HasSuffix(r, ":database/*") || strings.Contains(r, "table/*/")) {
+				t.Errorf("task policy resource %s covers other databases", r)
+			}
+			if strings.HasPrefix(r, "arn:aws:quicksight:") && strings.Contains(r, "dataset/*") {
+				t.Errorf("task policy resource %s covers every dataset", r)
+			}
+		}
 	}
 }

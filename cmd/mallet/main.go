@@ -176,6 +176,7 @@ Commands:
   list           list jobs with their schedule, source and tenant count
   version        print the version
   athena ddl JOB print (--write: store) the Athena DDL for a job's output
+  athena sync JOB make the job's Glue Data Catalog table what athena ddl prints
   inspect URI    print the schema and row count of a file mallet wrote
   state show JOB        print a job's published partitions, cursors and lease
   state reset JOB       forget a job's cursors (--tenant server/db for one)

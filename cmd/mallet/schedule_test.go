@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/internal/testdb"
-	"github.com/mallet-etl/mallet/jobs"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 // These tests run the built binary against empty tenant databases on the
@@ -305,14 +305,14 @@ func files(t *testing.T, root string) map[string]string {
 // its Athena table location (the symlink manifests).
 func visible(t *testing.T, out, job string) map[string]string {
 	t.Helper()
-	return files(t, filepath.Join(out, jobs.SymlinksPrefix(job)))
+	return files(t, filepath.Join(out, publish.SymlinksPrefix(job)))
 }
 
 // dataFiles returns the data objects of a job's partition, all runs.
 func dataFiles(t *testing.T, out, job, date string) []string {
 	t.Helper()
 	var keys []string
-	for k := range files(t, filepath.Join(out, jobs.DataPrefix(job, date))) {
+	for k := range files(t, filepath.Join(out, publish.DataPrefix(job, date))) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)

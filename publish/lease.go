@@ -1,4 +1,4 @@
-package jobs
+package publish
 
 import (
 	"context"
@@ -41,11 +41,12 @@ type LeaseInfo struct {
 // Expired reports whether the lease is free at now.
 func (l LeaseInfo) Expired(now time.Time) bool { return !now.Before(l.Expires) }
 
-// lease is a held lease. The holder renews it every ttl/3 with a write
-// conditional on the ETag it wrote last, so a renewal after someone else
-// took the lease over fails.
-type lease struct {
-	st   Store
+// Lease is a held lease: while it is held, no other run of the job (or
+// shard) starts, and only its holder commits and cleans up. The holder
+// renews it every ttl/3 with a write conditional on the ETag it wrote
+// last, so a renewal after someone else took the lease over fails.
+type Lease struct {
+	st   load.Store
 	key  string
 	ttl  time.Duration
 	info LeaseInfo
@@ -59,9 +60,10 @@ type lease struct {
 	done chan struct{}
 }
 
-// ReadLease returns a job's (or shard's) lease, ok false when none was
-// ever taken.
-func ReadLease(ctx context.Context, st Store, job string, s Shard) (info LeaseInfo, etag string, ok bool, err error) {
+// ReadLease returns a job's (or shard's) lease and its ETag, ok false when
+// none was ever taken. A damaged lease reads as an expired one. Errors are
+// the store's.
+func ReadLease(ctx context.Context, st load.Store, job string, s Shard) (info LeaseInfo, etag string, ok bool, err error) {
 	rc, meta, err := st.Get(ctx, LeaseKey(job, s))
 	if errors.Is(err, fs.ErrNotExist) {
 		return LeaseInfo{}, "", false, nil
@@ -81,14 +83,18 @@ func ReadLease(ctx context.Context, st Store, job string, s Shard) (info LeaseIn
 	return info, meta.ETag, true, nil
 }
 
-// acquireLease takes the job's lease: it creates the lease object if there
-// is none, or replaces an expired one conditionally on its ETag. A live
-// lease of another holder gives an error wrapping ErrLocked.
-func acquireLease(ctx context.Context, st Store, job string, s Shard, ttl time.Duration, log *slog.Logger) (*lease, error) {
+// AcquireLease takes the job's lease for ttl: it creates the lease object
+// if there is none, or replaces an expired one conditionally on its ETag.
+// A live lease of another holder gives an error wrapping ErrLocked; other
+// errors are the store's. log receives take-overs and renewal trouble.
+func AcquireLease(ctx context.Context, st load.Store, job string, s Shard, ttl time.Duration, log *slog.Logger) (*Lease, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	host, _ := os.Hostname()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	l := &lease{
+	l := &Lease{
 		st: st, key: LeaseKey(job, s), ttl: ttl, log: log,
 		info: LeaseInfo{Holder: hex.EncodeToString(b[:]), Host: host, PID: os.Getpid(), Job: job, Shard: s.String()},
 	}
@@ -124,7 +130,7 @@ func acquireLease(ctx context.Context, st Store, job string, s Shard, ttl time.D
 
 // write writes the lease with a new expiry, conditionally on ifMatch ("":
 // must not exist), and records the new ETag.
-func (l *lease) write(ctx context.Context, ifMatch string) error {
+func (l *Lease) write(ctx context.Context, ifMatch string) error {
 	info := l.info
 	info.Expires = time.Now().Add(l.ttl).UTC()
 	data, err := json.Marshal(info)
@@ -145,10 +151,12 @@ func (l *lease) write(ctx context.Context, ifMatch string) error {
 	return nil
 }
 
-// renew extends the lease; after a failure that leaves the lease lost
+// Renew extends the lease; after a failure that leaves the lease lost
 // (someone else wrote it, or it expired before a renewal got through) it
-// returns an error wrapping ErrLeaseLost, and keeps returning it.
-func (l *lease) renew(ctx context.Context) error {
+// returns an error wrapping ErrLeaseLost, and keeps returning it. Other
+// errors are transient: the lease is still held until it expires. A run
+// renews just before it commits and before it cleans up.
+func (l *Lease) Renew(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.lost != nil {
@@ -165,10 +173,10 @@ func (l *lease) renew(ctx context.Context) error {
 	return err // transient: the lease is still ours until it expires
 }
 
-// keep renews the lease every ttl/3 until release, and calls cancel with
-// ErrLeaseLost if it is lost. The goroutine belongs to the lease: release
-// stops it and waits for it.
-func (l *lease) keep(ctx context.Context, cancel context.CancelCauseFunc) {
+// Keep renews the lease every ttl/3 until Release, and calls cancel with
+// ErrLeaseLost if it is lost. The goroutine belongs to the lease: Release
+// stops it and waits for it. Call it at most once.
+func (l *Lease) Keep(ctx context.Context, cancel context.CancelCauseFunc) {
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(l.done)
@@ -181,7 +189,7 @@ func (l *lease) keep(ctx context.Context, cancel context.CancelCauseFunc) {
 			case <-t.C:
 			}
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), l.ttl/3)
-			err := l.renew(rctx)
+			err := l.Renew(rctx)
 			rcancel()
 			if errors.Is(err, ErrLeaseLost) {
 				l.log.Error("lease lost: cancelling the run", "job", l.info.Job, "key", l.st.URI(l.key), "error", err)
@@ -195,9 +203,11 @@ func (l *lease) keep(ctx context.Context, cancel context.CancelCauseFunc) {
 	}()
 }
 
-// release stops the renewals and marks the lease expired (a conditional
-// write, so a lease someone else took over is left alone).
-func (l *lease) release(ctx context.Context) {
+// Release stops the renewals and marks the lease expired (a conditional
+// write, so a lease someone else took over is left alone). It runs even
+// when ctx is cancelled, bounded by 10 s; a failure is logged, not
+// returned: the lease then expires by itself.
+func (l *Lease) Release(ctx context.Context) {
 	if l.stop != nil {
 		close(l.stop)
 		<-l.done

@@ -1,0 +1,204 @@
+package publish_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/publish"
+)
+
+func readLease(t *testing.T, st load.Store) publish.LeaseInfo {
+	t.Helper()
+	info, _, ok, err := publish.ReadLease(t.Context(), st, job, unsharded)
+	if err != nil || !ok {
+		t.Fatalf("read lease: exists %v, %v", ok, err)
+	}
+	return info
+}
+
+// waitFor polls cond for up to 10 s: the timing tests only ever wait for
+// something that must happen, so a slow machine makes them slower, never
+// wrong.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+	}
+}
+
+// TestLease takes, renews and releases a lease, and checks that a second
+// holder is kept out while it is live and let in once it is released.
+func TestLease(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
+		ctx := t.Context()
+		if _, _, ok, err := publish.ReadLease(ctx, st, job, unsharded); ok || err != nil {
+			t.Fatalf("lease of a new job: exists %v, %v; want none", ok, err)
+		}
+		a, err := publish.AcquireLease(ctx, st, job, unsharded, time.Minute, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := readLease(t, st)
+		host, _ := os.Hostname()
+		if first.Host != host || first.PID != os.Getpid() || first.Job != job || first.Holder == "" || first.Expired(time.Now()) {
+			t.Errorf("lease %+v, want held by this process on %s for a minute", first, host)
+		}
+		_, err = publish.AcquireLease(ctx, st, job, unsharded, time.Minute, nil)
+		if !errors.Is(err, publish.ErrLocked) || !strings.Contains(err.Error(), "is held by "+first.Holder) {
+			t.Fatalf("second holder: got %v, want ErrLocked naming the holder", err)
+		}
+		time.Sleep(time.Millisecond)
+		if err := a.Renew(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if renewed := readLease(t, st); !renewed.Expires.After(first.Expires) || renewed.Holder != first.Holder || !renewed.Acquired.Equal(first.Acquired) {
+			t.Errorf("after renewal: %+v, want %+v with a later expiry", renewed, first)
+		}
+		a.Release(ctx)
+		if info := readLease(t, st); !info.Expired(time.Now()) {
+			t.Errorf("after release: %+v, want expired", info)
+		}
+		b, err := publish.AcquireLease(ctx, st, job, unsharded, time.Minute, nil)
+		if err != nil {
+			t.Fatalf("after release: %v, want the lease", err)
+		}
+		defer b.Release(ctx)
+		if info := readLease(t, st); info.Holder == first.Holder {
+			t.Errorf("the new holder has the old holder's id %s", info.Holder)
+		}
+	})
+}
+
+// TestLeaseExpiry lets a lease expire without renewal: another run takes
+// it over, the old holder's renewal then fails for good (ErrLeaseLost),
+// and its release leaves the new holder's lease alone.
+func TestLeaseExpiry(t *testing.T) {
+	for _, renew := range []bool{true, false} {
+		name := "release"
+		if renew {
+			name = "renew, then release"
+		}
+		t.Run(name, func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, st *testStore) {
+				ctx := t.Context()
+				a, err := publish.AcquireLease(ctx, st, job, unsharded, 100*time.Millisecond, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				old := readLease(t, st)
+				waitFor(t, "the lease to expire", func() bool { return old.Expired(time.Now()) })
+				b, err := publish.AcquireLease(ctx, st, job, unsharded, time.Minute, nil)
+				if err != nil {
+					t.Fatalf("take-over of an expired lease: %v", err)
+				}
+				defer b.Release(ctx)
+				taken := readLease(t, st)
+				if taken.Holder == old.Holder {
+					t.Fatalf("lease still names the old holder after the take-over")
+				}
+				if renew {
+					for i := range 2 {
+						if err := a.Renew(ctx); !errors.Is(err, publish.ErrLeaseLost) {
+							t.Fatalf("old holder's renewal %d: got %v, want ErrLeaseLost", i+1, err)
+						}
+					}
+				}
+				a.Release(ctx)
+				if info := readLease(t, st); info.Holder != taken.Holder || info.Expired(time.Now()) {
+					t.Errorf("after the old holder's release: %+v, want the new holder's live lease", info)
+				}
+			})
+		})
+	}
+}
+
+// TestLeaseDamaged takes over a lease object that cannot be read, as if it
+// had expired.
+func TestLeaseDamaged(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
+		if _, err := st.Put(t.Context(), publish.LeaseKey(job, unsharded), strings.NewReader("{not json")); err != nil {
+			t.Fatal(err)
+		}
+		l, err := publish.AcquireLease(t.Context(), st, job, unsharded, time.Minute, nil)
+		if err != nil {
+			t.Fatalf("got %v, want the damaged lease taken over", err)
+		}
+		l.Release(t.Context())
+	})
+}
+
+// TestLeaseKeep: the holder's goroutine renews the lease, and when someone
+// else writes the lease, it cancels the run with ErrLeaseLost; the release
+// then leaves the other writer's lease alone.
+func TestLeaseKeep(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
+		ctx, cancel := context.WithCancelCause(t.Context())
+		defer cancel(nil)
+		l, err := publish.AcquireLease(ctx, st, job, unsharded, 3*time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Keep(ctx, cancel)
+		first := readLease(t, st)
+		waitFor(t, "a renewal", func() bool { return readLease(t, st).Expires.After(first.Expires) })
+		if ctx.Err() != nil {
+			t.Fatalf("run cancelled while its lease was renewed: %v", context.Cause(ctx))
+		}
+		intruder := `{"holder": "intruder", "host": "elsewhere", "pid": 1, "job": "logins", "expires": "2999-01-01T00:00:00Z"}`
+		if _, err := st.Put(t.Context(), publish.LeaseKey(job, unsharded), strings.NewReader(intruder)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the run was not cancelled within 10 s of losing its lease")
+		}
+		if err := context.Cause(ctx); !errors.Is(err, publish.ErrLeaseLost) {
+			t.Errorf("run cancelled with %v, want ErrLeaseLost", err)
+		}
+		l.Release(t.Context())
+		if info := readLease(t, st); info.Holder != "intruder" {
+			t.Errorf("release overwrote the lease that was taken: %+v", info)
+		}
+	})
+}
+
+// TestLeaseRace: of runs that ask for a free lease at the same moment,
+// exactly one gets it.
+func TestLeaseRace(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
+		const n = 4
+		errs := make([]error, n)
+		leases := make([]*publish.Lease, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				leases[i], errs[i] = publish.AcquireLease(t.Context(), st, job, unsharded, time.Minute, nil)
+			})
+		}
+		wg.Wait()
+		won, locked := 0, 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+				leases[i].Release(t.Context())
+			case errors.Is(err, publish.ErrLocked):
+				locked++
+			default:
+				t.Errorf("acquire: %v", err)
+			}
+		}
+		if won != 1 || locked != n-1 {
+			t.Errorf("got %d holders and %d locked out, want 1 and %d", won, locked, n-1)
+		}
+	})
+}
