@@ -11,9 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
-	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -35,7 +35,7 @@ type Table struct {
 	// <output.to>/<job>/symlinks/. Partition dt=D is read from
 	// Location+"dt=D/", which holds the manifests listing the data files.
 	Location string
-	Format   load.Format
+	Format   schema.Format
 	Schema   schema.Schema
 	// FirstDate is the first partition (yyyy-mm-dd): the lower end of the
 	// projected range.
@@ -44,13 +44,14 @@ type Table struct {
 
 // ErrSchema is wrapped by the errors for a schema Athena cannot read as
 // written: no columns, a name Athena cannot hold, names that are equal once
-// lowercased, or a column named like the partition key.
+// lowercased, or a column named like the partition key (see CheckColumns).
 var ErrSchema = errors.New("schema not usable in Athena")
 
 var datePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
-// check reports every problem of t at once.
-func (t Table) check() error {
+// check reports every problem of t at once, and returns how Athena reads
+// t's format.
+func (t Table) check() (layout, error) {
 	var probs []string
 	if t.Database == "" || t.Name == "" {
 		probs = append(probs, "database and table names are required")
@@ -61,29 +62,85 @@ func (t Table) check() error {
 	if !datePattern.MatchString(t.FirstDate) {
 		probs = append(probs, fmt.Sprintf("first date %q is not yyyy-mm-dd", t.FirstDate))
 	}
-	if _, err := load.ParseFormat(string(t.Format)); err != nil {
+	l, err := layoutOf(t.Format)
+	if err != nil {
 		probs = append(probs, err.Error())
 	}
 	if len(t.Schema) == 0 {
 		probs = append(probs, "the schema has no columns")
 	}
+	probs = append(probs, columnProblems(t.Schema)...)
+	if len(probs) > 0 {
+		return layout{}, fmt.Errorf("athena %s.%s: %w: %s", t.Database, t.Name, ErrSchema, strings.Join(probs, "; "))
+	}
+	return l, nil
+}
+
+// MaxNameLength is the longest column name Athena (the Glue catalog) holds,
+// in bytes.
+const MaxNameLength = 255
+
+// CheckColumns reports, all at once, the columns of s that an Athena table
+// cannot hold as named: a name with anything but ASCII letters, digits and
+// _, or longer than MaxNameLength; two names equal once lowercased (Athena
+// lowercases every name); a column named like the partition column. Each
+// problem names the column and the fix, a different name given with AS in
+// the query. Errors wrap ErrSchema.
+func CheckColumns(s schema.Schema) error {
+	if probs := columnProblems(s); len(probs) > 0 {
+		return fmt.Errorf("%w: %s", ErrSchema, strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+func columnProblems(s schema.Schema) []string {
+	var probs []string
 	seen := map[string]string{}
-	for _, c := range t.Schema {
+	for _, c := range s {
 		lower := strings.ToLower(c.Name)
 		switch {
-		case c.Name == "" || strings.ContainsAny(c.Name, "`\"\n\r\x00"):
-			probs = append(probs, fmt.Sprintf("column %q: Athena names cannot be empty or hold quotes or line breaks", c.Name))
+		case !validName(c.Name):
+			probs = append(probs, fmt.Sprintf("column %q: Athena names hold only letters, digits and _, at most %d: rename it with AS, such as AS %s", c.Name, MaxNameLength, suggestName(c.Name)))
 		case lower == PartitionColumn:
 			probs = append(probs, fmt.Sprintf("column %q clashes with the partition column %s: rename it with AS", c.Name, PartitionColumn))
 		case seen[lower] != "":
-			probs = append(probs, fmt.Sprintf("columns %q and %q are the same name in Athena, which ignores case: rename one with AS", seen[lower], c.Name))
+			probs = append(probs, fmt.Sprintf("columns %q and %q are the same name in Athena, which lowercases names: rename one with AS", seen[lower], c.Name))
 		}
-		seen[lower] = c.Name
+		if seen[lower] == "" {
+			seen[lower] = c.Name
+		}
 	}
-	if len(probs) > 0 {
-		return fmt.Errorf("athena %s.%s: %w: %s", t.Database, t.Name, ErrSchema, strings.Join(probs, "; "))
+	return probs
+}
+
+// validName reports a name Athena holds as it is, but for case.
+func validName(name string) bool {
+	if name == "" || len(name) > MaxNameLength {
+		return false
 	}
-	return nil
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// suggestName is a valid name close to name, for error messages.
+func suggestName(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' {
+			b.WriteRune(r)
+		} else if !strings.HasSuffix(b.String(), "_") {
+			b.WriteByte('_')
+		}
+	}
+	out := strings.Trim(b.String(), "_")
+	if out == "" {
+		out = "c"
+	}
+	return out[:min(len(out), MaxNameLength)]
 }
 
 // Column is a column as the catalog holds it: a lowercase name and a Hive
@@ -131,11 +188,12 @@ type ViewDef struct {
 // Define returns the objects of t: the external table, and for CSV the view
 // over it (nil for Parquet). Errors wrap ErrSchema.
 func Define(t Table) (TableDef, *ViewDef, error) {
-	if err := t.check(); err != nil {
+	l, err := t.check()
+	if err != nil {
 		return TableDef{}, nil, err
 	}
-	if t.Format == load.Parquet {
-		return tableDef(t, t.Name), nil, nil
+	if l.typed {
+		return tableDef(t, l, t.Name), nil, nil
 	}
 	cols := make([]string, 0, len(t.Schema)+1)
 	for _, c := range t.Schema {
@@ -143,7 +201,7 @@ func Define(t Table) (TableDef, *ViewDef, error) {
 	}
 	cols = append(cols, PartitionColumn)
 	v := &ViewDef{Database: t.Database, Name: t.Name, Columns: cols, SQL: createView(t)}
-	return tableDef(t, t.Name+RawSuffix), v, nil
+	return tableDef(t, l, t.Name+RawSuffix), v, nil
 }
 
 // Statements returns the DDL for t, one statement per element, without
@@ -191,29 +249,62 @@ const (
 	headerProperty = "skip.header.line.count"
 )
 
-// tableDef defines the external table called name over t's files.
-func tableDef(t Table, name string) TableDef {
+// layout is how Athena reads the files of one format.
+type layout struct {
+	serDe        string
+	serDeParams  []Property
+	outputFormat string
+	// typed is true when the files carry the column types. Otherwise the
+	// table (named with RawSuffix) reads every column as a string and a
+	// view over it casts them.
+	typed bool
+	// header is true when each file starts with a line of column names.
+	header bool
+}
+
+// layoutOf switches over every format, so that a format added to package
+// schema is an error here until it is given a table definition, instead
+// of silently getting another format's.
+func layoutOf(f schema.Format) (layout, error) {
+	switch f {
+	case schema.Parquet:
+		return layout{serDe: parquetSerDe, outputFormat: parquetOutput, typed: true}, nil
+	case schema.CSV, schema.CSVGzip:
+		return layout{
+			serDe:        openCSVSerDe,
+			serDeParams:  []Property{{"separatorChar", csvSeparator}, {"quoteChar", csvQuote}, {"escapeChar", csvEscape}},
+			outputFormat: textOutput,
+			header:       true,
+		}, nil
+	default:
+		if _, err := schema.ParseFormat(string(f)); err != nil {
+			return layout{}, err
+		}
+		return layout{}, fmt.Errorf("format %s has no Athena table definition", f)
+	}
+}
+
+// tableDef defines the external table called name over t's files, read
+// as l says.
+func tableDef(t Table, l layout, name string) TableDef {
 	d := TableDef{
 		Database:      strings.ToLower(t.Database),
 		Name:          strings.ToLower(name),
 		PartitionKeys: []Column{{Name: PartitionColumn, Type: "string"}},
+		SerDe:         l.serDe,
+		SerDeParams:   slices.Clone(l.serDeParams),
 		InputFormat:   symlinkInput,
+		OutputFormat:  l.outputFormat,
 		Location:      t.Location,
 	}
 	for _, c := range t.Schema {
 		typ := c.Athena()
-		if t.Format != load.Parquet {
+		if !l.typed {
 			// OpenCSVSerde parses only epoch numbers as dates and
 			// timestamps; the view casts the text instead.
 			typ = "string"
 		}
 		d.Columns = append(d.Columns, Column{Name: strings.ToLower(c.Name), Type: typ})
-	}
-	if t.Format == load.Parquet {
-		d.SerDe, d.OutputFormat = parquetSerDe, parquetOutput
-	} else {
-		d.SerDe, d.OutputFormat = openCSVSerDe, textOutput
-		d.SerDeParams = []Property{{"separatorChar", csvSeparator}, {"quoteChar", csvQuote}, {"escapeChar", csvEscape}}
 	}
 	d.Properties = []Property{
 		{"projection.enabled", "true"},
@@ -226,7 +317,7 @@ func tableDef(t Table, name string) TableDef {
 		{"projection.dt.interval.unit", "DAYS"},
 		{"storage.location.template", t.Location + PartitionColumn + "=${" + PartitionColumn + "}/"},
 	}
-	if t.Format != load.Parquet {
+	if l.header {
 		d.Properties = append(d.Properties, Property{headerProperty, "1"})
 	}
 	return d
@@ -277,17 +368,18 @@ func writeProperties(b *strings.Builder, props []Property) {
 // writes NULL as an empty field, and OpenCSVSerde reads both NULL and the
 // empty string as an empty string; for typed columns that can only be NULL,
 // so NULLIF restores it. String columns keep the empty string (NULL and the
-// empty string are not told apart).
+// empty string are not told apart). Binary columns were written as base64
+// and decode back to varbinary; an empty value reads as NULL.
 func createView(t Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s.%s AS\nSELECT\n", QuoteView(t.Database), QuoteView(t.Name))
 	for _, c := range t.Schema {
 		col := QuoteView(c.Name)
 		switch typ := TrinoType(c); typ {
-		case "varchar", "varbinary":
-			// varbinary: the raw bytes were written as text; a cast
-			// would not give them back, so the view leaves them as read.
+		case "varchar":
 			fmt.Fprintf(&b, "  %s,\n", col)
+		case "varbinary":
+			fmt.Fprintf(&b, "  from_base64(NULLIF(%s, '')) AS %s,\n", col, col)
 		default:
 			fmt.Fprintf(&b, "  CAST(NULLIF(%s, '') AS %s) AS %s,\n", col, typ, col)
 		}

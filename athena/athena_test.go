@@ -43,7 +43,7 @@ var everyKind = schema.Schema{
 	schema.FromMySQL("name", "VARCHAR", 0, 0),
 	schema.FromMySQL("doc", "JSON", 0, 0),
 	schema.FromMySQL("blob", "BLOB", 0, 0),
-	schema.FromMySQL("Mixed Case", "VARCHAR", 0, 0),
+	schema.FromMySQL("Mixed_Case", "VARCHAR", 0, 0), // Athena lowercases it
 }
 
 // one text value per column of everyKind, in MySQL's text form.
@@ -55,7 +55,7 @@ var everyKindRow = [][]byte{
 	[]byte("x"), []byte(`{"a":1}`), []byte{0, 1, 2}, []byte("m"),
 }
 
-func table(f load.Format) athena.Table {
+func table(f schema.Format) athena.Table {
 	return athena.Table{
 		Database:  "mallet",
 		Name:      "every_kind",
@@ -66,8 +66,10 @@ func table(f load.Format) athena.Table {
 	}
 }
 
+// TestDDLGolden walks every format, so a new one fails here until its DDL
+// has been written and checked into a golden file.
 func TestDDLGolden(t *testing.T) {
-	for _, f := range []load.Format{load.Parquet, load.CSV, load.CSVGzip} {
+	for _, f := range schema.Formats() {
 		t.Run(string(f), func(t *testing.T) {
 			got, err := athena.DDL(table(f))
 			if err != nil {
@@ -109,7 +111,7 @@ func TestDDLMatchesParquetFile(t *testing.T) {
 	}
 	data := buf.Bytes()
 
-	ddl, err := athena.DDL(table(load.Parquet))
+	ddl, err := athena.DDL(table(schema.Parquet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,12 +218,17 @@ func TestStatementsRejectBadSchemas(t *testing.T) {
 	}{
 		{"partition clash", schema.Schema{schema.Tenant("DT")}, "clashes with the partition column"},
 		{"case clash", schema.Schema{schema.Tenant("userId"), schema.Tenant("userid")}, `"userId" and "userid"`},
-		{"backtick", schema.Schema{schema.Tenant("a`b")}, "quotes"},
+		{"backtick", schema.Schema{schema.Tenant("a`b")}, "only letters, digits and _"},
+		{"space", schema.Schema{schema.Tenant("Mixed Case")}, `column "Mixed Case": Athena names hold only letters, digits and _, at most 255: rename it with AS, such as AS mixed_case`},
+		{"expression", schema.Schema{schema.Tenant("COUNT(*)")}, "AS count"},
+		{"non-ASCII", schema.Schema{schema.Tenant("件数")}, `column "件数"`},
+		{"too long", schema.Schema{schema.Tenant(strings.Repeat("a", 256))}, "at most 255"},
+		{"case clash of three", schema.Schema{schema.Tenant("x"), schema.Tenant("X"), schema.Tenant("id"), schema.Tenant("Id")}, `columns "x" and "X" are the same name in Athena, which lowercases names: rename one with AS; columns "id" and "Id"`},
 		{"empty", nil, "no columns"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tb := table(load.Parquet)
+			tb := table(schema.Parquet)
 			tb.Schema = tt.cols
 			_, err := athena.Statements(tb)
 			if !errors.Is(err, athena.ErrSchema) || !strings.Contains(err.Error(), tt.want) {
@@ -231,8 +238,15 @@ func TestStatementsRejectBadSchemas(t *testing.T) {
 	}
 }
 
+func TestCheckColumnsAccepts(t *testing.T) {
+	s := schema.Schema{schema.Tenant("a"), schema.Tenant("Upper_Case"), schema.Tenant("_lead"), schema.Tenant("9lives"), schema.Tenant(strings.Repeat("z", 255))}
+	if err := athena.CheckColumns(s); err != nil {
+		t.Errorf("got %v, want nil", err)
+	}
+}
+
 func TestAddColumns(t *testing.T) {
-	tb := table(load.CSV)
+	tb := table(schema.CSV)
 	tb.Schema = append(schema.Schema{}, everyKind[:3]...)
 	added := schema.Schema{schema.FromMySQL("opened_at", "DATETIME", 0, 0)}
 	tb.Schema = append(tb.Schema, added...)
@@ -245,5 +259,76 @@ func TestAddColumns(t *testing.T) {
 	}
 	if len(stmts) != 2 || !strings.Contains(stmts[1], `CAST(NULLIF("opened_at", '') AS timestamp) AS "opened_at"`) {
 		t.Errorf("view not redefined with the new column: %q", stmts)
+	}
+}
+
+// TestEveryFormatHasATableDefinition walks every format mallet writes: each
+// must be listed here with how Athena reads it, and get exactly that, so a
+// new format cannot silently be read through another format's table.
+func TestEveryFormatHasATableDefinition(t *testing.T) {
+	type want struct {
+		table, serde string // the table over the files, its SerDe class
+		stmts        int    // 2 when a view casts the table's strings
+		colType      string // the table's type for a DATETIME column
+	}
+	csv := want{"`every_kind_raw`", "OpenCSVSerde", 2, "string"}
+	wants := map[schema.Format]want{
+		schema.Parquet: {"`every_kind`", "ParquetHiveSerDe", 1, "timestamp"},
+		schema.CSV:     csv,
+		schema.CSVGzip: csv,
+	}
+	added := schema.FromMySQL("opened_at", "DATETIME", 0, 0)
+	for _, f := range schema.Formats() {
+		t.Run(string(f), func(t *testing.T) {
+			w, ok := wants[f]
+			if !ok {
+				t.Fatalf("format %s has no expectation here: say how Athena reads it", f)
+			}
+			tb := table(f)
+			tb.Schema = append(schema.Schema{}, everyKind[:3]...)
+			tb.Schema = append(tb.Schema, added)
+			stmts, err := athena.Statements(tb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(stmts), w.stmts; got != want {
+				t.Fatalf("got %d statements, want %d: %q", got, want, stmts)
+			}
+			if prefix := "CREATE EXTERNAL TABLE `mallet`." + w.table + " ("; !strings.HasPrefix(stmts[0], prefix) {
+				t.Errorf("table statement starts %.60q, want %q", stmts[0], prefix)
+			}
+			if !strings.Contains(stmts[0], w.serde) {
+				t.Errorf("table statement has no %s:\n%s", w.serde, stmts[0])
+			}
+			if col := "`opened_at` " + w.colType + "\n"; !strings.Contains(stmts[0], col) {
+				t.Errorf("table statement has no column %q:\n%s", col, stmts[0])
+			}
+			alter, err := athena.AddColumns(tb, schema.Schema{added})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := alter[0], "ALTER TABLE `mallet`."+w.table+" ADD COLUMNS (`opened_at` "+w.colType+")"; got != want {
+				t.Errorf("got %s, want %s", got, want)
+			}
+			if got, want := len(alter), len(stmts); got != want {
+				t.Errorf("AddColumns gave %d statements, want %d (the view redefined with the table)", got, want)
+			}
+		})
+	}
+}
+
+func TestUnknownFormat(t *testing.T) {
+	for _, f := range []schema.Format{"", "orc", "PARQUET"} {
+		t.Run(string(f), func(t *testing.T) {
+			tb := table(f)
+			_, err := athena.Statements(tb)
+			if !errors.Is(err, athena.ErrSchema) || !strings.Contains(err.Error(), "unknown format") {
+				t.Errorf("Statements: got %v, want ErrSchema naming the unknown format", err)
+			}
+			_, err = athena.AddColumns(tb, everyKind[:1])
+			if !errors.Is(err, athena.ErrSchema) || !strings.Contains(err.Error(), "unknown format") {
+				t.Errorf("AddColumns: got %v, want ErrSchema naming the unknown format", err)
+			}
+		})
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/mallet-etl/mallet/athena"
 	"github.com/mallet-etl/mallet/catalog"
 	"github.com/mallet-etl/mallet/catalog/gluetest"
-	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
 )
 
@@ -23,7 +22,7 @@ var cols = schema.Schema{
 	schema.FromMySQL("cost", "DECIMAL", 12, 2),
 }
 
-func table(f load.Format, s schema.Schema) athena.Table {
+func table(f schema.Format, s schema.Schema) athena.Table {
 	return athena.Table{
 		Database:  "analytics",
 		Name:      "mail_send_counts",
@@ -105,11 +104,11 @@ func checkStored(t *testing.T, srv *gluetest.Server, tb athena.Table) gluetest.T
 }
 
 func TestSyncCreatesThenLeavesAlone(t *testing.T) {
-	for _, f := range []load.Format{load.Parquet, load.CSVGzip} {
+	for _, f := range []schema.Format{schema.Parquet, schema.CSVGzip} {
 		t.Run(string(f), func(t *testing.T) {
 			g, srv := newGlue(t)
 			tb := table(f, cols)
-			if f != load.Parquet {
+			if f != schema.Parquet {
 				// The view exists (made once by a person); the raw
 				// table does not.
 				srv.PutTable("analytics", view("mail_send_counts", "server", "database", "day", "sends", "cost", "dt"))
@@ -119,7 +118,7 @@ func TestSyncCreatesThenLeavesAlone(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := catalog.Synced{Database: "analytics", Table: "mail_send_counts", Action: catalog.Created}
-			if f != load.Parquet {
+			if f != schema.Parquet {
 				want.Table, want.View = "mail_send_counts_raw", "mail_send_counts"
 			} else {
 				want.DatabaseCreated = true
@@ -128,7 +127,7 @@ func TestSyncCreatesThenLeavesAlone(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, want)
 			}
 			stored := checkStored(t, srv, tb)
-			if f != load.Parquet && stored.Parameters["skip.header.line.count"] != "1" {
+			if f != schema.Parquet && stored.Parameters["skip.header.line.count"] != "1" {
 				t.Errorf("csv table without skip.header.line.count: %v", stored.Parameters)
 			}
 
@@ -143,7 +142,7 @@ func TestSyncCreatesThenLeavesAlone(t *testing.T) {
 			}
 			after := srv.AllCalls()
 			wantCalls := 1
-			if f != load.Parquet {
+			if f != schema.Parquet {
 				wantCalls = 2 // the raw table and the view
 			}
 			if d := after["GetTable"] - before["GetTable"]; d != wantCalls || sum(after)-sum(before) != wantCalls {
@@ -176,7 +175,7 @@ func view(name string, cols ...string) gluetest.Table {
 func TestSyncCreatesOnlyTheTableWhenTheDatabaseExists(t *testing.T) {
 	g, srv := newGlue(t)
 	srv.PutTable("analytics", gluetest.Table{Name: "other"})
-	got, err := g.Sync(t.Context(), "mail_send_counts", table(load.Parquet, cols))
+	got, err := g.Sync(t.Context(), "mail_send_counts", table(schema.Parquet, cols))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +215,7 @@ func TestSyncUpdates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g, srv := newGlue(t)
-			tb := table(load.Parquet, cols)
+			tb := table(schema.Parquet, cols)
 			if _, err := g.Sync(t.Context(), "mail_send_counts", tb); err != nil {
 				t.Fatal(err)
 			}
@@ -282,7 +281,7 @@ func TestSyncNeverDropsOrRetypes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g, srv := newGlue(t)
-			if _, err := g.Sync(t.Context(), "mail_send_counts", table(load.Parquet, cols)); err != nil {
+			if _, err := g.Sync(t.Context(), "mail_send_counts", table(schema.Parquet, cols)); err != nil {
 				t.Fatal(err)
 			}
 			if tt.alter != nil {
@@ -291,7 +290,7 @@ func TestSyncNeverDropsOrRetypes(t *testing.T) {
 				srv.PutTable("analytics", st)
 			}
 			before, _ := srv.Table("analytics", "mail_send_counts")
-			_, err := g.Sync(t.Context(), "mail_send_counts", table(load.Parquet, tt.cols))
+			_, err := g.Sync(t.Context(), "mail_send_counts", table(schema.Parquet, tt.cols))
 			if !errors.Is(err, catalog.ErrIncompatible) {
 				t.Fatalf("got %v, want ErrIncompatible", err)
 			}
@@ -319,7 +318,7 @@ func TestSyncNeverDropsOrRetypes(t *testing.T) {
 // and apply its own on top.
 func TestSyncConcurrentWriters(t *testing.T) {
 	g, srv := newGlue(t)
-	tb := table(load.Parquet, cols)
+	tb := table(schema.Parquet, cols)
 
 	// Create race: the table appears (as another shard's run made it)
 	// after Sync found none.
@@ -398,7 +397,7 @@ func TestSyncFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g, srv := newGlue(t)
 			srv.Fail(tt.op, tt.faults...)
-			_, err := g.Sync(t.Context(), "mail_send_counts", table(load.Parquet, cols))
+			_, err := g.Sync(t.Context(), "mail_send_counts", table(schema.Parquet, cols))
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("got %v, want success after the SDK's retries", err)
@@ -409,7 +408,7 @@ func TestSyncFaults(t *testing.T) {
 				t.Errorf("%s called %d times, want %d", tt.op, n, tt.calls)
 			}
 			if tt.wantErr == "" {
-				checkStored(t, srv, table(load.Parquet, cols))
+				checkStored(t, srv, table(schema.Parquet, cols))
 			}
 		})
 	}
@@ -437,7 +436,7 @@ func TestSyncDeadEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = g.Sync(t.Context(), "mail_send_counts", table(load.Parquet, cols))
+	_, err = g.Sync(t.Context(), "mail_send_counts", table(schema.Parquet, cols))
 	if err == nil || !strings.Contains(err.Error(), "glue: get table analytics.mail_send_counts") || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("got %v, want a get table error saying the connection was refused", err)
 	}
@@ -463,7 +462,7 @@ func TestSyncCSVView(t *testing.T) {
 			if tt.view != nil {
 				srv.PutTable("analytics", *tt.view)
 			}
-			got, err := g.Sync(t.Context(), "mail_send_counts", table(load.CSV, cols))
+			got, err := g.Sync(t.Context(), "mail_send_counts", table(schema.CSV, cols))
 			if tt.wantErr == "" {
 				if err != nil || got.View != "mail_send_counts" {
 					t.Fatalf("got %+v, %v; want the view checked", got, err)
@@ -477,7 +476,7 @@ func TestSyncCSVView(t *testing.T) {
 			if got.Action != catalog.Created {
 				t.Errorf("raw table %s, want created", got)
 			}
-			checkStored(t, srv, table(load.CSV, cols))
+			checkStored(t, srv, table(schema.CSV, cols))
 		})
 	}
 }

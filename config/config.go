@@ -3,7 +3,10 @@
 // Parse decodes strictly (an unknown key or a wrong type is an error),
 // expands ${VAR} from the environment in string values, and validates the
 // whole file, reporting every problem at once with its line number. A Config
-// that Parse returns is complete and can be trusted by the rest of mallet.
+// that Parse returns is complete and can be trusted by the rest of mallet:
+// it also holds what validation parsed (the tenant selector with its
+// regexps and registry query, each job's query and schedule, the output
+// format), so nothing downstream parses the text again.
 package config
 
 import (
@@ -24,7 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mallet-etl/mallet/extract"
-	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/schema"
 )
 
 // Config is a parsed, validated config file.
@@ -71,6 +74,9 @@ type Source struct {
 	TenantTimeout time.Duration `yaml:"tenant_timeout"`
 
 	Name string `yaml:"-"`
+	// Selector is Tenants parsed: the regexps compiled, the registry
+	// query checked, list entries split into server and database.
+	Selector extract.Selector `yaml:"-" json:"-"`
 }
 
 // TenantColumns names the columns that say where a row came from.
@@ -163,6 +169,12 @@ type Job struct {
 	Name     string         `yaml:"-"`
 	SQL      string         `yaml:"-"` // the query file's text
 	Location *time.Location `yaml:"-"`
+	// Statement is SQL checked and compiled by extract.ParseQuery: what
+	// runs on every tenant.
+	Statement *extract.Query `yaml:"-" json:"-"`
+	// Cron is Schedule parsed, firing in Location unless the schedule names
+	// its own zone (CRON_TZ=); nil when the job has no schedule.
+	Cron cron.Schedule `yaml:"-" json:"-"`
 }
 
 // Aggregate says how merge: aggregate combines tenants' rows.
@@ -230,8 +242,8 @@ const DefaultAthenaDatabase = "mallet"
 
 // Output says where and how a job's result is written.
 type Output struct {
-	To     string `yaml:"to"`
-	Format string `yaml:"format"`
+	To     string        `yaml:"to"`
+	Format schema.Format `yaml:"format"` // default parquet
 }
 
 // Merge modes and tenant-error policies.
@@ -557,26 +569,39 @@ func (p *parser) validateSource(s *Source) {
 		p.addf(at("columns"), "", "source %s: the server and database columns need different names", s.Name)
 	}
 	t := s.Tenants
+	sel := &s.Selector
 	n := 0
 	if t.Match != "" {
 		n++
-		if _, err := regexp.Compile(t.Match); err != nil {
+		re, err := regexp.Compile(t.Match)
+		if err != nil {
 			p.addf(at("tenants", "match"), "Go RE2 syntax", "source %s: tenants.match: bad regexp: %v", s.Name, err)
 		}
+		sel.Match = re
 	}
 	if t.Exclude != "" {
-		if _, err := regexp.Compile(t.Exclude); err != nil {
+		re, err := regexp.Compile(t.Exclude)
+		if err != nil {
 			p.addf(at("tenants", "exclude"), "Go RE2 syntax", "source %s: tenants.exclude: bad regexp: %v", s.Name, err)
 		}
+		sel.Exclude = re
 	}
 	if len(t.List) > 0 {
 		n++
 		for i, entry := range t.List {
 			server, db, ok := strings.Cut(entry, "/")
 			if !ok {
+				db = entry
+			}
+			if extract.IsSystemDatabase(db) {
+				p.addf(at("tenants", "list", fmt.Sprint(i)), "list tenant databases only", "source %s: tenant %q: %s is a system schema, never a tenant", s.Name, entry, db)
+			}
+			if !ok {
 				if len(s.Servers) != 1 {
 					p.addf(at("tenants", "list", fmt.Sprint(i)), "write server/database", "source %s: tenant %q does not name its server and the source has %d servers", s.Name, entry, len(s.Servers))
+					continue
 				}
+				sel.List = append(sel.List, extract.Tenant{Server: s.Servers[0].Name, Database: entry})
 				continue
 			}
 			if !seen[server] {
@@ -585,6 +610,7 @@ func (p *parser) validateSource(s *Source) {
 			if db == "" {
 				p.addf(at("tenants", "list", fmt.Sprint(i)), "", "source %s: tenant %q has no database", s.Name, entry)
 			}
+			sel.List = append(sel.List, extract.Tenant{Server: server, Database: db})
 		}
 	}
 	if r := t.Registry; r != nil {
@@ -592,9 +618,11 @@ func (p *parser) validateSource(s *Source) {
 		if !seen[r.Server] {
 			p.addf(at("tenants", "registry", "server"), "", "source %s: registry server %q is not one of the source's servers", s.Name, r.Server)
 		}
-		if _, err := extract.ParseQuery(r.Query); err != nil {
+		q, err := extract.ParseQuery(r.Query)
+		if err != nil {
 			p.addf(at("tenants", "registry", "query"), "", "source %s: registry query: %v", s.Name, err)
 		}
+		sel.Registry = &extract.Registry{Server: r.Server, Query: q}
 	}
 	if n != 1 {
 		p.addf(at("tenants"), "", "source %s: tenants needs exactly one of match, list or registry (found %d)", s.Name, n)
@@ -639,12 +667,15 @@ func (p *parser) validateJob(c *Config, j *Job) {
 			} else if unknown := q.UnknownParams(Params); len(unknown) > 0 {
 				p.addf(at("query"), "known parameters: :"+strings.Join(Params, ", :"), "job %s: query file %s uses unknown parameter(s) :%s", j.Name, j.Query, strings.Join(unknown, ", :"))
 			}
+			j.Statement = q
 		}
 	}
 	if j.Schedule != "" {
-		if _, err := CronParser.Parse(j.Schedule); err != nil {
+		sched, err := cronParser.Parse(cronSpec(j))
+		if err != nil {
 			p.addf(at("schedule"), `five fields "min hour dom month dow", or @daily/@hourly/@every 1h`, "job %s: schedule %q: %v", j.Name, j.Schedule, err)
 		}
+		j.Cron = sched
 	}
 	switch j.Merge {
 	case "":
@@ -695,9 +726,9 @@ func (p *parser) validateJob(c *Config, j *Job) {
 		p.addf(at("output", "to"), "", "job %s: output.to: %v", j.Name, err)
 	}
 	if j.Output.Format == "" {
-		j.Output.Format = string(load.Parquet)
+		j.Output.Format = schema.Parquet
 	}
-	if _, err := load.ParseFormat(j.Output.Format); err != nil {
+	if _, err := schema.ParseFormat(string(j.Output.Format)); err != nil {
 		p.addf(at("output", "format"), "", "job %s: output.format: %v", j.Name, err)
 	}
 	if j.RunTimeout < 0 {
@@ -793,15 +824,25 @@ func (p *parser) validateQuickSight(c *Config, j *Job, at func(path ...string) i
 // Params are the named parameters a query may use.
 var Params = []string{"date", "window_start", "window_end", "window_start_utc", "window_end_utc", "server", "database", "cursor"}
 
-// CronParser parses job schedules: five fields, or descriptors like @daily.
-var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// cronParser parses job schedules: five fields, or descriptors like @daily.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// cronSpec puts the job's time zone in front of its schedule, unless the
+// schedule names one itself, so that "0 9 * * *" fires at 09:00 where the
+// job's dates are counted.
+func cronSpec(j *Job) string {
+	if strings.HasPrefix(j.Schedule, "TZ=") || strings.HasPrefix(j.Schedule, "CRON_TZ=") {
+		return j.Schedule
+	}
+	return "CRON_TZ=" + j.Location.String() + " " + j.Schedule
+}
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
 
 func checkOutputURI(to string) error {
 	switch {
 	case strings.HasPrefix(to, "s3://"):
-		_, _, err := load.ParseS3URI(to)
+		_, _, err := ParseS3URI(to)
 		return err
 	case strings.HasPrefix(to, "file://"):
 		if !strings.HasPrefix(to, "file:///") {
@@ -812,6 +853,22 @@ func checkOutputURI(to string) error {
 		return fmt.Errorf("%q: unsupported scheme (want s3:// or file://)", to)
 	}
 	return nil
+}
+
+// ParseS3URI splits "s3://bucket/prefix" into its bucket and prefix (""
+// for the bucket root). An error means uri is not of that form. It lives
+// here, with the rest of output.to's syntax, so that checking a config
+// needs no storage client.
+func ParseS3URI(uri string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(uri, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("s3 uri %q: want s3://bucket/prefix", uri)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if bucket == "" || strings.ContainsAny(bucket, "?#") {
+		return "", "", fmt.Errorf("s3 uri %q: invalid bucket", uri)
+	}
+	return bucket, prefix, nil
 }
 
 func nonEmpty(s string) []string {

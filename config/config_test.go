@@ -200,6 +200,8 @@ func TestParseErrors(t *testing.T) {
 		{"yaml syntax", [2]string{"    merge: union\n", "    merge: [union\n"}, nil, 15, "did not find expected"},
 		{"bad athena table", [2]string{"    merge: union\n", "    merge: union\n    athena:\n      table: Mail-Counts\n"}, nil, 17, `athena.table "Mail-Counts" is not a valid Athena name`},
 		{"bad athena database", [2]string{"    merge: union\n", "    merge: union\n    athena:\n      database: a.b\n"}, nil, 17, `athena.database "a.b"`},
+		{"system schema listed", [2]string{`match: "^crm_"`, `list: [db1/crm_t1, db1/mysql]`}, nil, 8, `tenant "db1/mysql": mysql is a system schema, never a tenant`},
+		{"system schema listed without server", [2]string{`match: "^crm_"`, `list: [crm_t1, Information_Schema]`}, nil, 8, `Information_Schema is a system schema`},
 		{"top-level athena table", [2]string{"sources:\n", "athena:\n  table: t\nsources:\n"}, nil, 3, "athena.table names one job's table"},
 		{"bad top-level database", [2]string{"sources:\n", "athena:\n  database: A-B\nsources:\n"}, nil, 3, `athena.database "A-B"`},
 		{"datasets without account", [2]string{"    merge: union\n", "    merge: union\n    quicksight:\n      datasets: [abc]\n"}, nil, 17, "quicksight.datasets need quicksight.account_id"},

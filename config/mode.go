@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/mallet-etl/mallet/extract"
 )
 
 // Publishing modes (jobs.NAME.mode); docs/publishing.md describes them.
@@ -82,8 +80,8 @@ func (l Lookback) IsZero() bool { return l.Text == "" }
 
 func (p *parser) validateMode(j *Job, at func(path ...string) int) {
 	uses := map[string]bool{}
-	if q, err := extract.ParseQuery(j.SQL); err == nil {
-		for _, name := range q.Params() {
+	if j.Statement != nil { // nil when the query did not parse, which is reported
+		for _, name := range j.Statement.Params() {
 			uses[name] = true
 		}
 	}

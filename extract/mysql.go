@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
@@ -51,8 +52,15 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 		}
 	}
 	cfg.Params["time_zone"] = "'" + SessionTimeZone + "'"
-	// Keep the server's sql_mode but make sure backslash escapes stay on,
-	// so parameters interpolated by the driver are escaped as it expects.
+	// A query's arguments are still bound, never spliced into the text by
+	// mallet; InterpolateParams only decides where the binding happens. The
+	// driver escapes each value into the statement on the client (reading
+	// NO_BACKSLASH_ESCAPES from the server's status flags, so the escaping
+	// fits whatever sql_mode the server keeps) and sends one query, instead
+	// of preparing a server-side statement first: that saves a round trip
+	// per query, and the rows come back in the text protocol the encoders
+	// read. The driver allows it only with a collation whose multibyte
+	// characters cannot hide a quote, such as the utf8mb4 one set below.
 	cfg.InterpolateParams = true
 	cfg.ParseTime = false
 	cfg.Loc = time.UTC
@@ -180,12 +188,14 @@ func (s *Server) scrub(err error) error {
 	return errors.New(strings.ReplaceAll(err.Error(), s.secret, "xxxxx"))
 }
 
-// systemDatabases are never tenants.
+// systemDatabases are never tenants (see IsSystemDatabase).
 var systemDatabases = map[string]bool{
 	"information_schema": true, "mysql": true, "performance_schema": true, "sys": true,
 }
 
-// Databases lists the server's databases except the system ones.
+// Databases lists the server's databases except the system ones, which a
+// match never considers: a broad pattern such as ".*" must not make them
+// tenants, nor fail every run for naming them.
 func (s *Server) Databases(ctx context.Context) ([]string, error) {
 	var names []string
 	if err := s.db.SelectContext(ctx, &names, "SELECT schema_name FROM information_schema.schemata ORDER BY schema_name"); err != nil {
@@ -193,7 +203,7 @@ func (s *Server) Databases(ctx context.Context) ([]string, error) {
 	}
 	out := names[:0]
 	for _, n := range names {
-		if !systemDatabases[strings.ToLower(n)] {
+		if !IsSystemDatabase(n) {
 			out = append(out, n)
 		}
 	}
@@ -345,13 +355,16 @@ func stream(ctx context.Context, tx *sqlx.Tx, q *Query, args []any, sink Sink) (
 }
 
 // normalize turns a raw value into the text form the encoders expect: zero
-// dates (0000-00-00, or a zero month or day) become NULL, and BIT values,
-// which MySQL sends as big-endian bytes, become decimal text.
+// dates (0000-00-00, or a zero month or day) become NULL, BIT values,
+// which MySQL sends as big-endian bytes, become decimal text, and text that
+// is not valid UTF-8 has each invalid byte replaced by U+FFFD.
 func normalize(c schema.Column, v sql.RawBytes, buf *[]byte) []byte {
 	if v == nil {
 		return nil
 	}
 	switch c.Kind {
+	case schema.String:
+		return ValidUTF8(v, buf)
 	case schema.Date, schema.Timestamp:
 		if len(v) >= 10 && (v[0] == '0' && v[1] == '0' && v[2] == '0' && v[3] == '0' ||
 			v[5] == '0' && v[6] == '0' || v[8] == '0' && v[9] == '0') {
@@ -368,6 +381,32 @@ func normalize(c schema.Column, v sql.RawBytes, buf *[]byte) []byte {
 		}
 	}
 	return v
+}
+
+// ValidUTF8 returns v if it is valid UTF-8, else a copy in *buf with each
+// invalid byte replaced by U+FFFD. Text columns normally arrive valid: the
+// session's character set is utf8mb4, so the server converts latin1, sjis
+// and the rest itself (a character with no Unicode equivalent becomes '?')
+// and sends undeclared bytes as a binary type. What slips through (bytes a
+// server passes on as text unchecked, a registry attribute read from a
+// binary column) must still not make a file that UTF-8 readers refuse
+// (QuickSight, DuckDB, Parquet's STRING).
+func ValidUTF8(v []byte, buf *[]byte) []byte {
+	if utf8.Valid(v) {
+		return v
+	}
+	b := (*buf)[:0]
+	for len(v) > 0 {
+		r, n := utf8.DecodeRune(v)
+		if r == utf8.RuneError && n == 1 {
+			b = utf8.AppendRune(b, utf8.RuneError)
+		} else {
+			b = append(b, v[:n]...)
+		}
+		v = v[n:]
+	}
+	*buf = b
+	return b
 }
 
 // Transient reports whether err is worth retrying: the connection failed or

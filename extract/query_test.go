@@ -27,6 +27,7 @@ func TestParseQuery(t *testing.T) {
 		{"assignment operator is not a param", "SELECT @a := 1", "SELECT @a := 1", nil},
 		{"replace function", "SELECT REPLACE(x, 'a', 'b') FROM t", "SELECT REPLACE(x, 'a', 'b') FROM t", nil},
 		{"identifier containing a keyword", "SELECT update_time, deleted FROM t", "SELECT update_time, deleted FROM t", nil},
+		{"quoted load_file column", "SELECT `load_file` FROM t", "SELECT `load_file` FROM t", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +63,9 @@ func TestParseQueryRejects(t *testing.T) {
 		{"executable comment", "SELECT 1 /*!50000 , (SELECT 1) */", "executable comment", true},
 		{"mariadb executable comment", "SELECT 1 /*M!100000 , 2 */", "executable comment", true},
 		{"call", "CALL p()", "starts with CALL", true},
+		{"load_file", "SELECT LOAD_FILE('/etc/passwd') AS f", "LOAD_FILE reads files", true},
+		{"load_file lower case, spaced", "SELECT x FROM t WHERE load_file ('/etc/hosts') IS NOT NULL", "LOAD_FILE reads files", true},
+		{"load_file behind a comment", "SELECT load_file/**/('/etc/passwd')", "LOAD_FILE reads files", true},
 		{"set", "SET @a = 1", "starts with SET", true},
 		{"show", "SHOW DATABASES", "starts with SHOW", true},
 		{"positional placeholder", "SELECT * FROM t WHERE a = ?", "positional placeholder", false},

@@ -3,9 +3,11 @@ package extract
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // Tenant is one tenant database on one server, with the attribute values a
@@ -41,7 +43,27 @@ type Tenants struct {
 	List []Tenant
 	// Failed holds servers that could not be listed, by name.
 	Failed map[string]error
+	// Refused holds what a list or a registry named that can never be a
+	// tenant (a system schema, a name MySQL cannot have), sorted like
+	// List. Each fails on its own; the others still run.
+	Refused []Refused
 }
+
+// Refused is a database discovery will not treat as a tenant, and why.
+type Refused struct {
+	Tenant Tenant
+	Err    error
+}
+
+// ErrSystemDatabase is wrapped by the refusal of a system schema (mysql,
+// information_schema, performance_schema, sys) named as a tenant.
+var ErrSystemDatabase = errors.New("a system schema, never a tenant")
+
+// IsSystemDatabase reports whether name is one of the server's own schemas,
+// which are never tenants. MySQL treats information_schema's name without
+// regard to case, and a server with lower_case_table_names does so for
+// all, so case is ignored.
+func IsSystemDatabase(name string) bool { return systemDatabases[strings.ToLower(name)] }
 
 // Discover resolves the selector against the servers. A server that cannot be
 // listed under Match is reported in Failed and the others are still listed;
@@ -90,24 +112,37 @@ func Discover(ctx context.Context, servers []*Server, sel Selector) (*Tenants, e
 		if sel.Exclude != nil && sel.Exclude.MatchString(t.Database) {
 			continue
 		}
-		if err := CheckDatabaseName(t.Database); err != nil {
-			return nil, fmt.Errorf("tenant on server %s: %w", t.Server, err)
-		}
 		if seen[t.String()] {
 			return nil, fmt.Errorf("tenant %s is listed twice", t)
 		}
 		seen[t.String()] = true
+		// Refused per tenant, never for the whole run: one bad registry
+		// row must not stop the other tenants.
+		if IsSystemDatabase(t.Database) {
+			out.Refused = append(out.Refused, Refused{t, fmt.Errorf("tenant %s: %s is %w: remove it from the tenant list or registry", t, t.Database, ErrSystemDatabase)})
+			continue
+		}
+		if err := CheckDatabaseName(t.Database); err != nil {
+			out.Refused = append(out.Refused, Refused{t, fmt.Errorf("tenant on server %s: %w", t.Server, err)})
+			continue
+		}
 		kept = append(kept, t)
 	}
 	out.List = kept
-	sort.SliceStable(out.List, func(i, j int) bool {
-		a, b := out.List[i], out.List[j]
+	sortTenants(out.List, func(t Tenant) Tenant { return t })
+	sortTenants(out.Refused, func(r Refused) Tenant { return r.Tenant })
+	return out, nil
+}
+
+// sortTenants sorts by server, then database.
+func sortTenants[T any](list []T, tenant func(T) Tenant) {
+	sort.SliceStable(list, func(i, j int) bool {
+		a, b := tenant(list[i]), tenant(list[j])
 		if a.Server != b.Server {
 			return a.Server < b.Server
 		}
 		return a.Database < b.Database
 	})
-	return out, nil
 }
 
 // registry runs the registry query in a read-only transaction.
@@ -158,7 +193,10 @@ func (s *Server) registry(ctx context.Context, q *Query) ([]string, []Tenant, er
 			if vals[i] == nil {
 				t.Attrs = append(t.Attrs, nil)
 			} else {
-				t.Attrs = append(t.Attrs, append([]byte{}, vals[i]...))
+				// Attributes are written as text columns, whatever the
+				// registry's column type: keep them valid UTF-8.
+				var buf []byte
+				t.Attrs = append(t.Attrs, append([]byte{}, ValidUTF8(vals[i], &buf)...))
 			}
 		}
 		list = append(list, t)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mallet-etl/mallet/athena"
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/schema"
 )
@@ -377,6 +378,11 @@ func (s *aggSink) Start(cols schema.Schema) error {
 	agg, err := newAggregator(full, s.run.job.Aggregate)
 	if err != nil {
 		return err
+	}
+	// Only the aggregate's columns are published, so only they need
+	// names Athena can hold.
+	if err := athena.CheckColumns(agg.out); err != nil {
+		return fmt.Errorf("aggregate columns: %w", err)
 	}
 	s.t.schema, s.t.agg = cols, agg
 	s.row = make([][]byte, len(full))

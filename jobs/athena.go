@@ -11,7 +11,6 @@ import (
 	"github.com/mallet-etl/mallet/catalog"
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
-	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
@@ -44,7 +43,7 @@ func athenaTable(ctx context.Context, cfg *config.Config, job *config.Job, st St
 		Database: job.Athena.Database,
 		Name:     job.Athena.Table,
 		Location: st.URI(publish.SymlinksPrefix(name)),
-		Format:   load.Format(job.Output.Format),
+		Format:   job.Output.Format,
 	}
 	states, err := publish.States(ctx, st, name)
 	if err != nil {
@@ -120,26 +119,34 @@ func SyncGlue(ctx context.Context, cfg *config.Config, name string, g *catalog.G
 func ProbeSchema(ctx context.Context, cfg *config.Config, name string) (s schema.Schema, tenant string, err error) {
 	job := cfg.Jobs[name]
 	src := cfg.Sources[job.Source]
-	q, err := extract.ParseQuery(job.SQL)
-	if err != nil {
-		return nil, "", err
-	}
+	q := job.Statement
 	servers, err := openServers(src)
 	if err != nil {
 		return nil, "", err
 	}
 	defer closeServers(servers)
-	tenants, err := extract.Discover(ctx, servers, selector(src))
+	tenants, err := extract.Discover(ctx, servers, src.Selector)
 	if err != nil {
 		return nil, "", err
 	}
 	if len(tenants.List) == 0 {
+		if len(tenants.Refused) > 0 {
+			return nil, "", fmt.Errorf("no tenant database to ask in the source %s: %w", src.Name, tenants.Refused[0].Err)
+		}
 		return nil, "", fmt.Errorf("no tenant database matches the source %s", src.Name)
 	}
 	tn := tenants.List[0]
 	tenant = tn.Server + "/" + tn.Database
+	// Every parameter a query may use is bound, whatever the mode: the
+	// probe reads no row, so any value of the right type does. :cursor
+	// gets the value a first incremental run binds.
 	params := Params(time.Now().In(job.Location))
 	params["server"], params["database"] = tn.Server, tn.Database
+	cursor, err := newTracker(job, "", nil).bind()
+	if err != nil {
+		return nil, tenant, err
+	}
+	params["cursor"] = cursor
 	args, err := q.Args(params)
 	if err != nil {
 		return nil, tenant, err

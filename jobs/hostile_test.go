@@ -47,6 +47,7 @@ func TestHostileQueries(t *testing.T) {
 		{"into outfile", "SELECT * FROM logins INTO OUTFILE '" + outfile + "'", true},
 		{"for update", "SELECT * FROM logins FOR UPDATE", true},
 		{"executable comment", "SELECT 1 /*!50000 , (SELECT f()) */", true},
+		{"server file", "SELECT LOAD_FILE('/etc/passwd') AS f", true},
 		{"writing function", "SELECT f() AS n", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +155,87 @@ jobs:
 			compareRows(t, res, rows, want, false)
 			if n := len(f.query(t, canary, "SELECT 1 FROM t", nil)); n != 2 {
 				t.Errorf("canary database %s has %d rows, want 2", canary, n)
+			}
+		})
+	}
+}
+
+// TestSystemSchemasRefused names the server's own schemas as tenants
+// through a registry and a match: a registry's are refused one by one
+// (reported once across shards) while the real tenant still runs, and a
+// match never considers them. No query runs in a system schema.
+func TestSystemSchemasRefused(t *testing.T) {
+	db := testdb.Open(t)
+	prefix := testdb.Prefix()
+	tenant, reg := prefix+"t1", prefix+"reg"
+	f := &fleet{db: db, prefix: prefix}
+	testdb.Create(t, db, tenant)
+	testdb.Create(t, db, reg)
+	system := []string{"information_schema", "mysql", "performance_schema", "sys"}
+	f.exec(t, reg, "CREATE TABLE tenants (server VARCHAR(10), `database` VARCHAR(64))")
+	for _, name := range append([]string{tenant}, system...) {
+		f.exec(t, reg, "INSERT INTO tenants VALUES ('db1', ?)", name)
+	}
+	qpath := filepath.Join(t.TempDir(), "q.sql")
+	if err := os.WriteFile(qpath, []byte("SELECT DATABASE() AS current"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range []struct {
+		name, tenants string
+		refused       []string
+	}{
+		{"registry", fmt.Sprintf("registry: {server: db1, query: %q}", "SELECT server, `database` FROM "+reg+".tenants"), system},
+		{"match", fmt.Sprintf("match: %q", "^("+strings.Join(system, "|")+"|"+tenant+")$"), nil},
+	} {
+		t.Run(sel.name, func(t *testing.T) {
+			out := t.TempDir()
+			cfg := writeConfig(t, fmt.Sprintf(`sources:
+  s:
+    servers: [{name: db1, dsn: %q}]
+    tenants: {%s}
+jobs:
+  j:
+    source: s
+    query: %s
+    on_tenant_error: skip
+    output: {to: %q, format: csv}
+`, testdb.DSN(), sel.tenants, qpath, out))
+			refused := map[string]int{}
+			var rows [][]*string
+			for k := 1; k <= 2; k++ {
+				res, err := jobs.Run(t.Context(), cfg, "j", jobs.Options{Date: runDate, Shard: jobs.Shard{K: k, N: 2}})
+				if err != nil && !errors.Is(err, jobs.ErrPartial) && !(len(sel.refused) > 0 && errors.Is(err, jobs.ErrFailed)) {
+					t.Fatalf("shard %d: %v", k, err)
+				}
+				for _, tr := range res.Tenants {
+					if tr.Err == nil {
+						continue
+					}
+					if !errors.Is(tr.Err, extract.ErrSystemDatabase) || !strings.Contains(tr.Error, "db1/"+tr.Database) {
+						t.Errorf("tenant %s: error %q, want a system schema refusal naming db1/%s", tr.Database, tr.Error, tr.Database)
+					}
+					refused[tr.Database]++
+				}
+				if len(res.Objects) > 0 {
+					_, r := readOutput(t, res, dirOpener(t, out))
+					rows = append(rows, r...)
+				}
+			}
+			for _, name := range system {
+				want := 0
+				if slices.Contains(sel.refused, name) {
+					want = 1
+				}
+				if got := refused[name]; got != want {
+					t.Errorf("%s refused %d times over 2 shards, want %d", name, got, want)
+				}
+			}
+			if len(rows) != 1 || rows[0][1] == nil || *rows[0][1] != tenant || rows[0][2] == nil || *rows[0][2] != tenant {
+				var got []string
+				for _, r := range rows {
+					got = append(got, rowText(r))
+				}
+				t.Errorf("published rows %q, want one, from %s", got, tenant)
 			}
 		})
 	}

@@ -39,16 +39,12 @@ func midnight(t time.Time, loc *time.Location) time.Time {
 // Hourly reports whether a window-mode job's schedule fires more than once
 // a day, which makes its windows hours instead of days.
 func Hourly(job *config.Job) bool {
-	if job.Schedule == "" {
+	if job.Cron == nil {
 		return false
 	}
-	sched, err := config.CronParser.Parse(job.Schedule)
-	if err != nil {
-		return false // validated by config
-	}
 	t := time.Date(2026, 1, 5, 0, 0, 0, 0, job.Location)
-	a := sched.Next(t)
-	return sched.Next(a).Sub(a) < 24*time.Hour
+	a := job.Cron.Next(t)
+	return job.Cron.Next(a).Sub(a) < 24*time.Hour
 }
 
 func dayWindow(d time.Time, slot bool) window {
@@ -71,104 +67,143 @@ func hourWindows(d time.Time) []window {
 // and a catching-up window run skip the windows state says are committed,
 // unless Force.
 func (r *run) plan(now time.Time, state *publish.State) ([]window, error) {
-	loc := r.job.Location
-	today := midnight(now, loc)
-	var dates []time.Time
-	if !r.o.From.IsZero() {
-		from, to := midnight(r.o.From, loc), midnight(r.o.To, loc)
-		if r.o.To.IsZero() {
-			to = from
-		}
-		if to.Before(from) {
-			return nil, fmt.Errorf("--from %s is after --to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
-		}
-		for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-			dates = append(dates, d)
-		}
+	dates, err := r.backfillDates()
+	if err != nil {
+		return nil, err
 	}
-	skip := func(ws []window) []window {
-		if r.o.Force || state == nil {
-			return ws
-		}
-		var out []window
-		for _, w := range ws {
-			if !state.Committed(w.partition(), w.slot) {
-				out = append(out, w)
-			}
-		}
-		return out
-	}
-	var ws []window
 	switch r.job.Mode {
-	case config.ModeIncremental:
-		if len(dates) > 0 {
-			return nil, fmt.Errorf("mode incremental has no windows to backfill: use --date (or nothing) for the partition to append to")
-		}
-		d := today
-		if !r.o.Date.IsZero() {
-			d = midnight(r.o.Date, loc)
-		}
-		return []window{dayWindow(d, false)}, nil
+	case config.ModeSnapshot:
+		return r.planSnapshot(now, dates, state), nil
 	case config.ModeWindow:
-		hourly := Hourly(r.job)
-		switch {
-		case len(dates) > 0:
-			for _, d := range dates {
-				if hourly {
-					ws = append(ws, hourWindows(d)...)
-				} else {
-					ws = append(ws, dayWindow(d, true))
-				}
-			}
-			return skip(ws), nil
-		case !r.o.Date.IsZero():
-			d := midnight(r.o.Date, loc)
-			if hourly {
-				return hourWindows(d), nil
-			}
-			return []window{dayWindow(d, true)}, nil
-		}
-		// Catch up: every window after the newest committed one up to the
-		// last complete one, so a missed firing is filled by the next.
-		var last window
-		limit := maxDailyCatchUp
+		return r.planWindow(now, dates, state), nil
+	case config.ModeIncremental:
+		return r.planIncremental(now, dates)
+	default:
+		return nil, fmt.Errorf("mode %q: no plan for it", r.job.Mode)
+	}
+}
+
+// planSnapshot: one partition replaced by the whole result, for the run
+// date or for each date of a backfill.
+func (r *run) planSnapshot(now time.Time, dates []time.Time, state *publish.State) []window {
+	if len(dates) == 0 {
+		return []window{dayWindow(r.runDay(now), false)}
+	}
+	ws := make([]window, 0, len(dates))
+	for _, d := range dates {
+		ws = append(ws, dayWindow(d, false))
+	}
+	return r.uncommitted(ws, state)
+}
+
+// planWindow: the windows (days, or hours for an hourly schedule) of each
+// backfill date, of --date, or else the ones missed since the newest
+// committed window.
+func (r *run) planWindow(now time.Time, dates []time.Time, state *publish.State) []window {
+	hourly := Hourly(r.job)
+	windows := func(d time.Time) []window {
 		if hourly {
-			h := now.In(loc).Truncate(time.Hour).Add(-time.Hour)
-			h = time.Date(h.Year(), h.Month(), h.Day(), h.Hour(), 0, 0, 0, loc)
-			last = window{date: midnight(h, loc), start: h, end: h.Add(time.Hour), slot: h.Format(hourSlot)}
-			limit = maxHourlyCatchUp
-		} else {
-			last = dayWindow(today.AddDate(0, 0, -1), true)
+			return hourWindows(d)
 		}
-		ws = []window{last}
-		if newest, ok := newestSlot(state, loc); ok {
-			for w := last; len(ws) < limit; {
-				if hourly {
-					s := w.start.Add(-time.Hour)
-					w = window{date: midnight(s, loc), start: s, end: s.Add(time.Hour), slot: s.Format(hourSlot)}
-				} else {
-					w = dayWindow(w.date.AddDate(0, 0, -1), true)
-				}
-				if !w.start.After(newest) {
-					break
-				}
-				ws = append([]window{w}, ws...)
-			}
-		}
-		return skip(ws), nil
+		return []window{dayWindow(d, true)}
 	}
-	// snapshot
-	if len(dates) > 0 {
+	switch {
+	case len(dates) > 0:
+		var ws []window
 		for _, d := range dates {
-			ws = append(ws, dayWindow(d, false))
+			ws = append(ws, windows(d)...)
 		}
-		return skip(ws), nil
+		return r.uncommitted(ws, state)
+	case !r.o.Date.IsZero():
+		return windows(midnight(r.o.Date, r.job.Location))
 	}
-	d := today
+	return r.uncommitted(catchUp(now, r.job.Location, hourly, state), state)
+}
+
+// catchUp returns every window after the newest committed one up to the
+// last complete one, so that a missed firing is filled by the next; at
+// most maxDailyCatchUp or maxHourlyCatchUp of them.
+func catchUp(now time.Time, loc *time.Location, hourly bool, state *publish.State) []window {
+	var last window
+	limit := maxDailyCatchUp
+	if hourly {
+		h := now.In(loc).Truncate(time.Hour).Add(-time.Hour)
+		h = time.Date(h.Year(), h.Month(), h.Day(), h.Hour(), 0, 0, 0, loc)
+		last = window{date: midnight(h, loc), start: h, end: h.Add(time.Hour), slot: h.Format(hourSlot)}
+		limit = maxHourlyCatchUp
+	} else {
+		last = dayWindow(midnight(now, loc).AddDate(0, 0, -1), true)
+	}
+	ws := []window{last}
+	newest, ok := newestSlot(state, loc)
+	if !ok {
+		return ws
+	}
+	for w := last; len(ws) < limit; {
+		if hourly {
+			s := w.start.Add(-time.Hour)
+			w = window{date: midnight(s, loc), start: s, end: s.Add(time.Hour), slot: s.Format(hourSlot)}
+		} else {
+			w = dayWindow(w.date.AddDate(0, 0, -1), true)
+		}
+		if !w.start.After(newest) {
+			break
+		}
+		ws = append([]window{w}, ws...)
+	}
+	return ws
+}
+
+// planIncremental: the one partition the new rows are appended to.
+func (r *run) planIncremental(now time.Time, dates []time.Time) ([]window, error) {
+	if len(dates) > 0 {
+		return nil, fmt.Errorf("mode incremental has no windows to backfill: use --date (or nothing) for the partition to append to")
+	}
+	return []window{dayWindow(r.runDay(now), false)}, nil
+}
+
+// backfillDates returns the dates from --from to --to (--from alone: that
+// one date), or none when the run is not a backfill.
+func (r *run) backfillDates() ([]time.Time, error) {
+	if r.o.From.IsZero() {
+		return nil, nil
+	}
+	loc := r.job.Location
+	from, to := midnight(r.o.From, loc), midnight(r.o.To, loc)
+	if r.o.To.IsZero() {
+		to = from
+	}
+	if to.Before(from) {
+		return nil, fmt.Errorf("--from %s is after --to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
+	}
+	var dates []time.Time
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		dates = append(dates, d)
+	}
+	return dates, nil
+}
+
+// runDay is the partition of a run that covers one day: --date, else
+// today in the job's zone.
+func (r *run) runDay(now time.Time) time.Time {
 	if !r.o.Date.IsZero() {
-		d = midnight(r.o.Date, loc)
+		return midnight(r.o.Date, r.job.Location)
 	}
-	return []window{dayWindow(d, false)}, nil
+	return midnight(now, r.job.Location)
+}
+
+// uncommitted drops the windows state says are committed, unless Force.
+func (r *run) uncommitted(ws []window, state *publish.State) []window {
+	if r.o.Force || state == nil {
+		return ws
+	}
+	var out []window
+	for _, w := range ws {
+		if !state.Committed(w.partition(), w.slot) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // newestSlot returns the start of the newest committed window.

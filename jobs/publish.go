@@ -115,7 +115,7 @@ func windowName(w window) string {
 // partKey is the data key of part n of the run: n is the tenant's index
 // in the run's tenant order, or 0 for an aggregate.
 func (r *run) partKey(n int) string {
-	return publish.PartKey(r.job.Name, r.res.RunDate, r.o.Shard, r.res.RunID, n, r.job.Output.Format)
+	return publish.PartKey(r.job.Name, r.res.RunDate, r.o.Shard, r.res.RunID, n, r.job.Output.Format.Ext())
 }
 
 // publish makes the run's uploaded parts visible, step by step, and
@@ -275,7 +275,7 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 	}
 	r.res.Schema = total.out
 	key := r.partKey(0)
-	up, err := load.NewUpload(ctx, r.store, key, load.Format(r.job.Output.Format), total.out, load.UploadOptions{Progress: &r.o.Progress.Bytes})
+	up, err := load.NewUpload(ctx, r.store, key, r.job.Output.Format, total.out, load.UploadOptions{Progress: &r.o.Progress.Bytes})
 	if err != nil {
 		return nil, err
 	}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/publish"
+	"github.com/mallet-etl/mallet/schema"
 )
 
 // isCSV reports whether a job's format gets QuickSight manifests.
-func isCSV(format string) bool {
-	return format == string(load.CSV) || format == string(load.CSVGzip)
+func isCSV(format schema.Format) bool {
+	return format == schema.CSV || format == schema.CSVGzip
 }
 
 // checkQuickSight runs before a CSV run publishes m: the partition (this

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"maps"
 	mrand "math/rand/v2"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mallet-etl/mallet/athena"
 	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/load"
@@ -192,12 +192,8 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	}
 	r.res.RunDate = date.Format(time.DateOnly)
 	r.res.Params = Params(date)
-	q, err := extract.ParseQuery(r.job.SQL)
-	if err != nil {
-		return r.res, fmt.Errorf("job %s: query %s: %w: %w", r.job.Name, r.job.Query, err, ErrFailed)
-	}
-	r.query = q
-	r.res.Query = q.Text()
+	r.query = r.job.Statement
+	r.res.Query = r.query.Text()
 
 	servers, err := openServers(r.src)
 	if err != nil {
@@ -213,12 +209,19 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 		return r.res, fmt.Errorf("job %s: discover tenants: %w: %w", r.job.Name, err, ErrFailed)
 	}
 	r.attrs = tenants.Attrs
-	found := len(tenants.List)
+	found := len(tenants.List) + len(tenants.Refused)
 	// An empty shard is not an error: with few tenants and many shards some
 	// get none, and their runs must still succeed.
 	tenants.List = ShardTenants(tenants.List, r.o.Shard)
 	for _, name := range sortedKeys(tenants.Failed) {
 		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: name, Database: "*", Err: tenants.Failed[name], Error: tenants.Failed[name].Error()})
+	}
+	// A refused tenant fails in the one shard it would belong to, so that
+	// N shards report it once, not N times.
+	for _, rf := range tenants.Refused {
+		if r.o.Shard.N <= 1 || ShardOf(rf.Tenant, r.o.Shard.N) == r.o.Shard.K {
+			r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: rf.Tenant.Server, Database: rf.Tenant.Database, Err: rf.Err, Error: rf.Err.Error()})
+		}
 	}
 	for _, t := range tenants.List {
 		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: t.Server, Database: t.Database, tenant: t})
@@ -309,7 +312,7 @@ func closeServers(servers []*extract.Server) {
 // retried: a registry query or a listing that meets a busy server waits.
 func (r *run) discover(ctx context.Context, servers []*extract.Server) (*extract.Tenants, error) {
 	for attempt := 0; ; attempt++ {
-		tenants, err := extract.Discover(ctx, servers, selector(r.src))
+		tenants, err := extract.Discover(ctx, servers, r.src.Selector)
 		if err == nil || r.o.Retries < 0 || attempt >= r.retries() || !extract.Transient(err) || ctx.Err() != nil {
 			return tenants, err
 		}
@@ -338,31 +341,7 @@ func Discover(ctx context.Context, src *config.Source) (*extract.Tenants, error)
 		return nil, err
 	}
 	defer closeServers(servers)
-	return extract.Discover(ctx, servers, selector(src))
-}
-
-func selector(src *config.Source) extract.Selector {
-	t := src.Tenants
-	var sel extract.Selector
-	if t.Exclude != "" {
-		sel.Exclude = regexp.MustCompile(t.Exclude) // validated by config
-	}
-	switch {
-	case t.Registry != nil:
-		q, _ := extract.ParseQuery(t.Registry.Query) // validated by config
-		sel.Registry = &extract.Registry{Server: t.Registry.Server, Query: q}
-	case len(t.List) > 0:
-		for _, entry := range t.List {
-			server, db, ok := strings.Cut(entry, "/")
-			if !ok {
-				server, db = src.Servers[0].Name, entry
-			}
-			sel.List = append(sel.List, extract.Tenant{Server: server, Database: db})
-		}
-	default:
-		sel.Match = regexp.MustCompile(t.Match)
-	}
-	return sel
+	return extract.Discover(ctx, servers, src.Selector)
 }
 
 // Params returns the query parameters for a run date: the date and the
@@ -491,7 +470,7 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 	s := &partSink{run: r, t: t, prefix: prefix, track: t.track}
 	// The upload runs on the tenant's context: cancelling the run aborts it.
 	s.start = func(full schema.Schema) (*load.Upload, error) {
-		return load.NewUpload(ctx, r.store, key, load.Format(r.job.Output.Format), full, load.UploadOptions{Progress: &r.o.Progress.Bytes})
+		return load.NewUpload(ctx, r.store, key, r.job.Output.Format, full, load.UploadOptions{Progress: &r.o.Progress.Bytes})
 	}
 	_, err = srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
 	return s.finish(ctx, err)
@@ -561,6 +540,11 @@ func (s *partSink) Start(cols schema.Schema) error {
 	full, err := s.run.tenantSchema(cols)
 	if err != nil {
 		return err
+	}
+	// Checked before the first row opens the part: a name Athena cannot
+	// hold is refused with nothing uploaded, not found by athena ddl later.
+	if err := athena.CheckColumns(full); err != nil {
+		return fmt.Errorf("result columns: %w", err)
 	}
 	if s.track != nil {
 		if err := s.track.start(cols); err != nil {

@@ -21,7 +21,7 @@ type Store = load.Store
 func OpenStore(ctx context.Context, to, base string, o config.S3) (Store, error) {
 	switch {
 	case strings.HasPrefix(to, "s3://"):
-		bucket, prefix, err := load.ParseS3URI(to)
+		bucket, prefix, err := config.ParseS3URI(to)
 		if err != nil {
 			return nil, err
 		}

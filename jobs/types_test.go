@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/mallet-etl/mallet/internal/testdb"
 	"github.com/mallet-etl/mallet/jobs"
@@ -73,13 +75,18 @@ var typeColumns = []typeColumn{
 	{"c_binary", "BINARY(4)", schema.Binary, 0, 0, [3]any{[]byte{0x00, 0xff, 0x0d, 0x0a}, []byte{}, []byte{'a', '"', ','}}},
 	{"c_varbinary", "VARBINARY(16)", schema.Binary, 0, 0, [3]any{[]byte{0x00, 0xff, 0x0d, 0x0a, '"', ','}, []byte{}, []byte{0xfe}}},
 	{"c_blob", "BLOB", schema.Binary, 0, 0, [3]any{[]byte{0x00, 0xff, 0x0d, 0x0a}, []byte{}, []byte("\xef\xbb\xbf")}},
+	// Text in other character sets comes out as UTF-8: the session's
+	// character set is utf8mb4 and the server converts.
+	{"c_latin1", "VARCHAR(20) CHARACTER SET latin1", schema.String, 0, 0, [3]any{"café, ÿ €", "", "Ä\"q\""}},
+	{"c_cp932", "VARCHAR(20) CHARACTER SET cp932", schema.String, 0, 0, [3]any{"日本語ｶﾅ①", "", "髙"}},
 }
 
 // TestTypes runs SELECT * over a table with every MySQL type mallet maps, to
 // Parquet, CSV and csv.gz, and compares every value with what MariaDB
 // returns, after the documented conversions: zero dates are NULL, BIT is
-// decimal text, and Parquet keeps timestamps at milliseconds and floats as
-// binary floats.
+// decimal text, binary values are base64 in CSV, and Parquet keeps
+// timestamps at milliseconds and floats as binary floats. Every CSV file
+// must be valid UTF-8.
 func TestTypes(t *testing.T) {
 	db := testdb.Open(t)
 	name := testdb.Prefix() + "types_t1"
@@ -181,6 +188,9 @@ jobs:
 			} else {
 				if job == "types_csvgz" {
 					data = gunzip(t, data)
+				}
+				if !utf8.Valid(data) {
+					t.Errorf("the CSV file is not valid UTF-8: %q", data[:min(len(data), 2000)])
 				}
 				if rawCSV != nil {
 					rawCSV(t, data, database, wantSchema.Names())
@@ -298,6 +308,8 @@ func expected(t *testing.T, c schema.Column, v *string, parquet bool) *string {
 			u = u<<8 | uint64(b)
 		}
 		s = strconv.FormatUint(u, 10)
+	case c.Kind == schema.Binary && !parquet:
+		s = base64.StdEncoding.EncodeToString([]byte(s))
 	case c.Kind == schema.Date || c.Kind == schema.Timestamp:
 		if s[5:7] == "00" || s[8:10] == "00" { // 0000-00-00 included
 			return nil
@@ -371,16 +383,17 @@ func checkRawCSV(t *testing.T, data []byte, database string, header []string) {
 	for _, c := range []struct{ what, want string }{
 		{"the messy value quoted, CRLF kept", "," + quoted + ","},
 		{"an empty CHAR, VARCHAR, TEXT, LONGTEXT as \"\"", `,"","","","",`},
-		{"the BLOB bytes quoted", "," + "\"\x00\xff\r\n\"" + "\n"},
+		{"the BINARY, VARBINARY and BLOB bytes as base64, unquoted", ",AP8NCg==,AP8NCiIs,AP8NCg==,"},
+		{"an empty VARBINARY as \"\"", `,AAAAAA==,"",""`},
 		{"the all-NULL row as empty fields", nullRow},
 	} {
 		if !bytes.Contains(data, []byte(c.want)) {
 			t.Errorf("the file lacks %s: %q", c.what, c.want)
 		}
 	}
-	// The messy VARCHAR and row 1's BINARY, VARBINARY and BLOB hold one
-	// CRLF each; any other would be a CRLF line end.
-	if got, want := bytes.Count(data, []byte("\r\n")), 4; got != want {
+	// The messy VARCHAR holds a CRLF; any other would be a CRLF line end
+	// (or binary bytes written raw).
+	if got, want := bytes.Count(data, []byte("\r\n")), 1; got != want {
 		t.Errorf("got %d CRLF in the file, want %d", got, want)
 	}
 }
@@ -454,3 +467,52 @@ func parseRawCSV(data []byte) ([][]*string, error) {
 	}
 	return rows, nil
 }
+
+// TestRegistryBinaryAttribute takes a registry attribute from a binary
+// expression whose bytes are not UTF-8: the attribute is a text column, so
+// each invalid byte becomes U+FFFD, in CSV and in Parquet alike.
+func TestRegistryBinaryAttribute(t *testing.T) {
+	db := testdb.Open(t)
+	name := testdb.Prefix() + "attr_t1"
+	testdb.Create(t, db, name)
+	qpath := filepath.Join(t.TempDir(), "q.sql")
+	if err := os.WriteFile(qpath, []byte("SELECT 1 AS n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	registry := fmt.Sprintf("SELECT 'db1' AS server, '%s' AS `database`, UNHEX('FF41C3') AS tag, _utf8mb4'ok é' AS plain", name)
+	cfg := writeConfig(t, fmt.Sprintf(`sources:
+  s:
+    servers: [{name: db1, dsn: %q}]
+    tenants: {registry: {server: db1, query: %q}}
+jobs:
+  csv: {source: s, query: %s, output: {to: %q, format: csv}}
+  parquet: {source: s, query: %s, output: {to: %q, format: parquet}}
+`, testdb.DSN(), registry, qpath, out, qpath, out))
+	for _, job := range []string{"csv", "parquet"} {
+		t.Run(job, func(t *testing.T) {
+			res, err := jobs.Run(t.Context(), cfg, job, jobs.Options{Date: runDate})
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			open := dirOpener(t, out)
+			if job == "csv" {
+				if data := open(res.Objects[0].Key); !utf8.Valid(data) {
+					t.Errorf("the CSV file is not valid UTF-8: %q", data)
+				}
+			}
+			_, rows := readOutput(t, res, open)
+			if len(rows) != 1 {
+				t.Fatalf("got %d rows, want 1", len(rows))
+			}
+			if got, want := str(rows[0][2]), str(ptr("\uFFFDA\uFFFD")); got != want {
+				t.Errorf("tag = %s, want %s", got, want)
+			}
+			if got, want := str(rows[0][3]), str(ptr("ok é")); got != want {
+				t.Errorf("plain = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }

@@ -3,6 +3,7 @@ package load
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 
@@ -15,11 +16,15 @@ import (
 // a header row, CRLF-free "\n" line ends, fields quoted only when they hold a
 // comma, a quote, a line break or leading/trailing space. NULL is an empty
 // field; an empty string is written as "" so the two stay apart. Binary
-// columns are written as the raw bytes, quoted where needed.
+// columns are written as standard base64 (RFC 4648, padded), so that the
+// file stays UTF-8 text whatever the bytes: Athena's from_base64 and
+// DuckDB's from_base64 give the bytes back. Text values must be UTF-8
+// already (package extract sees to it).
 type CSVWriter struct {
-	w    *bufio.Writer
-	rows int64
-	cols int
+	w      *bufio.Writer
+	rows   int64
+	cols   int
+	binary []bool // by column: base64-encode the value
 
 	// csv.gz: rows are gzipped on a goroutine of their own, fed through a
 	// bounded pipe, so that compressing (the costliest step) runs beside
@@ -36,7 +41,10 @@ var _ Encoder = (*CSVWriter)(nil)
 // rows, gzip-compressed when gz is true. With gz, the writer owns a
 // goroutine until Close, which must be called even after an error.
 func NewCSVWriter(w io.Writer, s schema.Schema, gz bool) (*CSVWriter, error) {
-	c := &CSVWriter{cols: len(s)}
+	c := &CSVWriter{cols: len(s), binary: make([]bool, len(s))}
+	for i, col := range s {
+		c.binary[i] = col.Kind == schema.Binary
+	}
 	if gz {
 		pr, pw := Pipe(256<<10, 4)
 		c.gzPipe, c.gzDone = pw, make(chan error, 1)
@@ -56,7 +64,7 @@ func NewCSVWriter(w io.Writer, s schema.Schema, gz bool) (*CSVWriter, error) {
 	for i, col := range s {
 		header[i] = []byte(col.Name)
 	}
-	if err := c.writeRecord(header); err != nil {
+	if err := c.writeRecord(header, nil); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -69,10 +77,12 @@ func (c *CSVWriter) Write(row [][]byte) error {
 		return fmt.Errorf("csv: row has %d values, schema has %d columns", len(row), c.cols)
 	}
 	c.rows++
-	return c.writeRecord(row)
+	return c.writeRecord(row, c.binary)
 }
 
-func (c *CSVWriter) writeRecord(row [][]byte) error {
+// writeRecord writes one record; binary, when not nil, marks the fields to
+// base64-encode.
+func (c *CSVWriter) writeRecord(row [][]byte, binary []bool) error {
 	// Encode straight into bufio's free space; append moves b elsewhere
 	// only for a record longer than that, which Write then copies.
 	b := c.w.AvailableBuffer()
@@ -80,7 +90,13 @@ func (c *CSVWriter) writeRecord(row [][]byte) error {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendCSVField(b, v)
+		switch {
+		case binary != nil && binary[i] && len(v) > 0:
+			// The base64 alphabet holds nothing that needs quotes.
+			b = base64.StdEncoding.AppendEncode(b, v)
+		default:
+			b = appendCSVField(b, v)
+		}
 	}
 	b = append(b, '\n')
 	if _, err := c.w.Write(b); err != nil {

@@ -3,11 +3,13 @@ package load_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
@@ -25,17 +27,27 @@ import (
 //     skips (mallet's rows always start with the server and database
 //     columns, so it never writes one).
 //
+// Every second column is binary: its bytes, whatever they are, must read
+// back as their base64, and the file must be valid UTF-8 whenever the text
+// fields are.
+//
 // The input is the column count, gzip or not, a bit mask of NULL fields
 // and the fields' bytes separated by NUL.
 func FuzzCSV(f *testing.F) {
 	f.Add(uint8(3), false, uint64(0), []byte("a\x00b\x00c"))
+	f.Add(uint8(2), true, uint64(0), []byte("x\x00\xff\xfe\r\n\",\x00\x00"))
 	f.Fuzz(func(t *testing.T, ncols uint8, gz bool, nulls uint64, data []byte) {
 		cols := int(ncols%8) + 1
 		fields := bytes.Split(data, []byte{0})
 		var s schema.Schema
 		for i := range cols {
-			s = append(s, schema.Column{Name: fmt.Sprintf("c%d", i), Kind: schema.String})
+			kind := schema.String
+			if i%2 == 1 {
+				kind = schema.Binary
+			}
+			s = append(s, schema.Column{Name: fmt.Sprintf("c%d", i), Kind: kind})
 		}
+		textValid := true
 		var rows [][][]byte
 		for i := 0; i+cols <= len(fields); i += cols {
 			row := make([][]byte, cols)
@@ -44,6 +56,9 @@ func FuzzCSV(f *testing.F) {
 					continue // NULL
 				}
 				row[j] = fields[i+j]
+				if s[j].Kind == schema.String && !utf8.Valid(row[j]) {
+					textValid = false
+				}
 			}
 			rows = append(rows, row)
 		}
@@ -72,6 +87,9 @@ func FuzzCSV(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if textValid && !utf8.Valid(raw) {
+			t.Fatalf("the file is not UTF-8, though every text field is:\n%q", raw)
+		}
 		if bytes.Contains(raw, []byte("\r\n")) && !bytes.Contains(data, []byte("\r\n")) {
 			t.Fatalf("CRLF line end written:\n%q", raw)
 		}
@@ -89,6 +107,10 @@ func FuzzCSV(f *testing.F) {
 			}
 			rec := make([]string, cols)
 			for j, v := range row {
+				if s[j].Kind == schema.Binary {
+					rec[j] = base64.StdEncoding.EncodeToString(v)
+					continue
+				}
 				rec[j] = strings.ReplaceAll(string(v), "\r\n", "\n")
 			}
 			want = append(want, rec)

@@ -16,28 +16,6 @@ import (
 	"github.com/mallet-etl/mallet/schema"
 )
 
-// Format is an output file format.
-type Format string
-
-// The formats mallet writes.
-const (
-	Parquet Format = "parquet"
-	CSV     Format = "csv"
-	CSVGzip Format = "csv.gz"
-)
-
-// ParseFormat checks a format name from the config.
-func ParseFormat(s string) (Format, error) {
-	switch f := Format(s); f {
-	case Parquet, CSV, CSVGzip:
-		return f, nil
-	}
-	return "", fmt.Errorf("unknown format %q (want parquet, csv or csv.gz)", s)
-}
-
-// Ext is the file name extension, without the dot.
-func (f Format) Ext() string { return string(f) }
-
 // Encoder writes rows of one schema to a stream. Close writes what remains
 // (a Parquet footer, a gzip trailer) but does not close the underlying writer.
 type Encoder interface {
@@ -46,16 +24,16 @@ type Encoder interface {
 }
 
 // NewEncoder returns an encoder of the format writing to w.
-func NewEncoder(f Format, w io.Writer, s schema.Schema) (Encoder, error) {
+func NewEncoder(f schema.Format, w io.Writer, s schema.Schema) (Encoder, error) {
 	switch f {
-	case Parquet:
+	case schema.Parquet:
 		p, err := NewParquetWriter(w, s, ParquetOptions{})
 		if err != nil {
 			return nil, err
 		}
 		return p, nil
-	case CSV, CSVGzip:
-		c, err := NewCSVWriter(w, s, f == CSVGzip)
+	case schema.CSV, schema.CSVGzip:
+		c, err := NewCSVWriter(w, s, f == schema.CSVGzip)
 		if err != nil {
 			return nil, err
 		}

@@ -213,20 +213,6 @@ func isPEMFile(name string) bool {
 	return err == nil && x509.NewCertPool().AppendCertsFromPEM(b)
 }
 
-// ParseS3URI splits "s3://bucket/prefix" into its bucket and prefix (""
-// for the bucket root). An error means uri is not of that form.
-func ParseS3URI(uri string) (bucket, prefix string, err error) {
-	rest, ok := strings.CutPrefix(uri, "s3://")
-	if !ok {
-		return "", "", fmt.Errorf("s3 uri %q: want s3://bucket/prefix", uri)
-	}
-	bucket, prefix, _ = strings.Cut(rest, "/")
-	if bucket == "" || strings.ContainsAny(bucket, "?#") {
-		return "", "", fmt.Errorf("s3 uri %q: invalid bucket", uri)
-	}
-	return bucket, prefix, nil
-}
-
 // URI returns "s3://bucket/prefix/key".
 func (s *S3) URI(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
 

@@ -325,28 +325,6 @@ func TestStoreS3Options(t *testing.T) {
 	}
 }
 
-func TestStoreParseS3URI(t *testing.T) {
-	for _, tc := range []struct {
-		uri            string
-		bucket, prefix string
-		wantErr        bool
-	}{
-		{"s3://b", "b", "", false},
-		{"s3://b/", "b", "", false},
-		{"s3://b/exports/prod/", "b", "exports/prod/", false},
-		{"s3://b/exports", "b", "exports", false},
-		{"s3:///x", "", "", true},
-		{"https://b/x", "", "", true},
-		{"b/x", "", "", true},
-	} {
-		bucket, prefix, err := ParseS3URI(tc.uri)
-		if (err != nil) != tc.wantErr || bucket != tc.bucket || prefix != tc.prefix {
-			t.Errorf("ParseS3URI(%q) = %q, %q, %v; want %q, %q, error %v",
-				tc.uri, bucket, prefix, err, tc.bucket, tc.prefix, tc.wantErr)
-		}
-	}
-}
-
 func TestStoreURI(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "out dir")
 	d, err := NewDir(root)

@@ -64,7 +64,7 @@ type UploadResult struct {
 //
 // An error means the encoder could not be made (an unknown format, a schema
 // the format cannot write); nothing was started then.
-func NewUpload(ctx context.Context, st Store, key string, f Format, s schema.Schema, o UploadOptions) (*Upload, error) {
+func NewUpload(ctx context.Context, st Store, key string, f schema.Format, s schema.Schema, o UploadOptions) (*Upload, error) {
 	pr, pw := Pipe(pipeChunkSize, pipeChunks)
 	enc, err := NewEncoder(f, pw, s)
 	if err != nil {

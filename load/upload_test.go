@@ -48,7 +48,7 @@ func uploadRows(n int) [][][]byte {
 
 // encoded is what NewEncoder writes for rows: the bytes an upload must
 // store, unchanged.
-func encoded(t *testing.T, f load.Format, rows [][][]byte) []byte {
+func encoded(t *testing.T, f schema.Format, rows [][][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	enc, err := load.NewEncoder(f, &buf, uploadSchema)
@@ -66,7 +66,8 @@ func encoded(t *testing.T, f load.Format, rows [][][]byte) []byte {
 	return buf.Bytes()
 }
 
-var formats = []load.Format{load.CSV, load.CSVGzip, load.Parquet}
+// formats is every format mallet writes, so a new one is tested here too.
+var formats = schema.Formats()
 
 // stores are the stores every upload test runs against.
 // The S3 server is nil for the folder store.
@@ -143,23 +144,23 @@ func TestUploadAbort(t *testing.T) {
 		name string
 		// stop ends the upload once rows are written; underway reports
 		// whether the store has taken more than one part's bytes.
-		stop    func(t *testing.T, f load.Format, u *load.Upload, cancel context.CancelFunc, underway func() bool) error
+		stop    func(t *testing.T, f schema.Format, u *load.Upload, cancel context.CancelFunc, underway func() bool) error
 		wantErr error
 	}{
-		{"Abort", func(t *testing.T, f load.Format, u *load.Upload, _ context.CancelFunc, underway func() bool) error {
-			if f != load.Parquet { // a Parquet file is written at Close, after Abort
+		{"Abort", func(t *testing.T, f schema.Format, u *load.Upload, _ context.CancelFunc, underway func() bool) error {
+			if f != schema.Parquet { // a Parquet file is written at Close, after Abort
 				waitFor(t, underway)
 			}
 			u.Abort()
 			_, err := u.Close(t.Context())
 			return err
 		}, load.ErrAborted},
-		{"upload ctx cancelled", func(t *testing.T, _ load.Format, u *load.Upload, cancel context.CancelFunc, underway func() bool) error {
+		{"upload ctx cancelled", func(t *testing.T, _ schema.Format, u *load.Upload, cancel context.CancelFunc, underway func() bool) error {
 			defer watch(underway, cancel)()
 			_, err := u.Close(t.Context())
 			return err
 		}, context.Canceled},
-		{"Close ctx cancelled", func(t *testing.T, _ load.Format, u *load.Upload, _ context.CancelFunc, underway func() bool) error {
+		{"Close ctx cancelled", func(t *testing.T, _ schema.Format, u *load.Upload, _ context.CancelFunc, underway func() bool) error {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			defer watch(underway, cancel)()
@@ -202,7 +203,7 @@ func TestUploadAbort(t *testing.T) {
 					if pending := load.Pending(t, s); len(pending) != 0 {
 						t.Errorf("pending %q, want none", pending)
 					}
-					if srv != nil && (f != load.Parquet || tc.name != "Abort") && srv.Requests("AbortMultipartUpload") == 0 {
+					if srv != nil && (f != schema.Parquet || tc.name != "Abort") && srv.Requests("AbortMultipartUpload") == 0 {
 						t.Errorf("%d parts sent, no abort: want a multipart upload begun and aborted", srv.Requests("UploadPart"))
 					}
 					if err := u.Write(rows[0]); err == nil {
@@ -253,7 +254,7 @@ func TestUploadStoreFails(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			s, _ := st.new(t)
-			u, err := load.NewUpload(t.Context(), s, "bad//key", load.CSV, uploadSchema, load.UploadOptions{})
+			u, err := load.NewUpload(t.Context(), s, "bad//key", schema.CSV, uploadSchema, load.UploadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,11 +279,11 @@ func TestUploadStoreFails(t *testing.T) {
 func TestUploadBadFormat(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		f    load.Format
+		f    schema.Format
 		s    schema.Schema
 	}{
 		{"unknown format", "xlsx", uploadSchema},
-		{"parquet without columns", load.Parquet, schema.Schema{}},
+		{"parquet without columns", schema.Parquet, schema.Schema{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newDir(t)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -104,11 +103,7 @@ func (c *scheduleCmd) Run(ctx context.Context, args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "paths", "/healthz /metrics")
 
-	if err := s.start(cfg); err != nil {
-		srv.Close()
-		<-served
-		return err
-	}
+	s.start(cfg)
 	log.Info("scheduler started", "config", c.configPath, "max_concurrent_jobs", c.maxConcurrent,
 		"shutdown_timeout", c.shutdownTimeout.String(), "shard", shard.String())
 
@@ -182,46 +177,29 @@ type scheduled struct {
 	sched     cron.Schedule
 }
 
-// cronSpec puts the job's time zone in front of its schedule, unless the
-// schedule names one itself.
-func cronSpec(j *config.Job) string {
-	if strings.HasPrefix(j.Schedule, "TZ=") || strings.HasPrefix(j.Schedule, "CRON_TZ=") {
-		return j.Schedule
-	}
-	return "CRON_TZ=" + j.Location.String() + " " + j.Schedule
-}
-
-// newCron builds (without starting) a cron with the config's scheduled jobs.
-func (s *scheduler) newCron(cfg *config.Config) (*cron.Cron, []scheduled, error) {
-	c := cron.New(cron.WithLocation(cfg.Location), cron.WithParser(config.CronParser), cron.WithLogger(cronLogger{s.log}))
+// newCron builds (without starting) a cron with the config's scheduled
+// jobs, each on the schedule config parsed in the job's zone.
+func (s *scheduler) newCron(cfg *config.Config) (*cron.Cron, []scheduled) {
+	c := cron.New(cron.WithLocation(cfg.Location), cron.WithLogger(cronLogger{s.log}))
 	var list []scheduled
 	for _, name := range cfg.JobNames() {
 		j := cfg.Jobs[name]
-		if j.Schedule == "" {
+		if j.Cron == nil {
 			continue
 		}
-		spec := cronSpec(j)
-		sched, err := config.CronParser.Parse(spec)
-		if err != nil {
-			return nil, nil, fmt.Errorf("job %s: schedule %q: %w", name, j.Schedule, err)
-		}
-		c.Schedule(sched, cron.FuncJob(func() { s.fire(cfg, name) }))
-		list = append(list, scheduled{job: name, spec: j.Schedule, loc: j.Location, sched: sched})
+		c.Schedule(j.Cron, cron.FuncJob(func() { s.fire(cfg, name) }))
+		list = append(list, scheduled{job: name, spec: j.Schedule, loc: j.Location, sched: j.Cron})
 	}
-	return c, list, nil
+	return c, list
 }
 
-func (s *scheduler) start(cfg *config.Config) error {
-	c, list, err := s.newCron(cfg)
-	if err != nil {
-		return err
-	}
+func (s *scheduler) start(cfg *config.Config) {
+	c, list := s.newCron(cfg)
 	s.mu.Lock()
 	s.cron = c
 	s.mu.Unlock()
 	s.announce(cfg, list)
 	c.Start()
-	return nil
 }
 
 // announce logs every job's next run time and makes its metrics exist.
@@ -247,7 +225,7 @@ func (s *scheduler) reload(path string) {
 	var c *cron.Cron
 	var list []scheduled
 	if err == nil {
-		c, list, err = s.newCron(cfg)
+		c, list = s.newCron(cfg)
 	}
 	s.metrics.Reload(err)
 	if err != nil {
