@@ -20,9 +20,11 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
@@ -47,6 +49,9 @@ type Config struct {
 	Path string `yaml:"-"`
 	// Location is Timezone loaded.
 	Location *time.Location `yaml:"-"`
+	// Notes are what an offline parse let pass (see ParseOffline): each DSN
+	// left unchecked because a variable it needs is not set.
+	Notes []Problem `yaml:"-"`
 }
 
 // S3 holds options for S3 outputs.
@@ -291,11 +296,20 @@ func (e *Error) Unwrap() error { return ErrInvalid }
 
 // Load reads and parses the config file at path.
 func Load(path string) (*Config, error) {
+	return loadFile(path, false)
+}
+
+// LoadOffline reads and parses the config file at path as ParseOffline does.
+func LoadOffline(path string) (*Config, error) {
+	return loadFile(path, true)
+}
+
+func loadFile(path string, offline bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &Error{Path: path, Problems: []Problem{{Msg: fmt.Sprintf("read: %v", unwrapPathError(err))}}}
 	}
-	return Parse(path, data, os.LookupEnv)
+	return parse(path, data, os.LookupEnv, offline)
 }
 
 func unwrapPathError(err error) error {
@@ -309,12 +323,27 @@ func unwrapPathError(err error) error {
 // Parse parses config text. path names the file in messages and anchors
 // relative query paths; lookup reads environment variables.
 func Parse(path string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
-	p := &parser{path: path, lines: map[string]int{}, lookup: lookup}
+	return parse(path, data, lookup, false)
+}
+
+// ParseOffline parses config text for commands that never connect to a
+// database (validate --offline, list --offline), such as a CI lint without
+// production secrets: a server's dsn that needs an unset variable is left
+// unexpanded and unchecked, and noted in Config.Notes instead of being a
+// problem. Everything else is validated as by Parse. The DSNs of such a
+// Config are unusable: never connect with it.
+func ParseOffline(path string, data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	return parse(path, data, lookup, true)
+}
+
+func parse(path string, data []byte, lookup func(string) (string, bool), offline bool) (*Config, error) {
+	p := &parser{path: path, lines: map[string]int{}, lookup: lookup, offline: offline, unsetDSN: map[string]bool{}}
 	cfg := p.parse(data)
 	if len(p.problems) > 0 {
 		sort.SliceStable(p.problems, func(i, j int) bool { return p.problems[i].Line < p.problems[j].Line })
 		return nil, &Error{Path: path, Problems: p.problems}
 	}
+	cfg.Notes = p.notes
 	return cfg, nil
 }
 
@@ -323,6 +352,12 @@ type parser struct {
 	lookup   func(string) (string, bool)
 	lines    map[string]int // "jobs.x.schedule" -> line
 	problems []Problem
+
+	// offline: unset variables in DSNs are notes, and those DSNs
+	// (unsetDSN, by the dotted path of their server) are not checked.
+	offline  bool
+	unsetDSN map[string]bool
+	notes    []Problem
 }
 
 func (p *parser) addf(line int, hint, format string, args ...any) {
@@ -359,7 +394,7 @@ func (p *parser) parse(data []byte) *Config {
 		p.yamlError(err)
 	}
 	p.index(root.Content[0], "")
-	p.expand(&root)
+	p.expand(&root, "")
 	var cfg Config
 	if err := root.Decode(&cfg); err != nil && len(p.problems) == 0 {
 		p.yamlError(err)
@@ -372,21 +407,35 @@ func (p *parser) parse(data []byte) *Config {
 	return &cfg
 }
 
+// yamlParserErrors are the syntax errors yaml.v3's parser (as opposed to its
+// scanner) reports. It numbers their lines from 0 and everything else from
+// 1, and the line is that of the block the error is in, not of the token
+// that broke it.
+var yamlParserErrors = []string{
+	"did not find expected key",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected <document start>",
+}
+
 func (p *parser) yamlError(err error) {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
-	// yaml.v3 numbers syntax errors from 0 but type errors from 1.
-	fix := 1
 	if errors.As(err, &te) {
-		msgs, fix = te.Errors, 0
+		msgs = te.Errors
 	}
 	for _, m := range msgs {
 		if g := yamlLine.FindStringSubmatch(m); g != nil {
 			var n int
 			fmt.Sscan(g[1], &n)
-			n += fix
 			msg := g[2]
 			hint := ""
+			if te == nil && slices.Contains(yamlParserErrors, msg) {
+				n++
+				hint = "in the block that starts on this line: check the indentation and brackets of the lines below it"
+			}
 			if strings.Contains(msg, "not found in type") {
 				msg = strings.Replace(msg, "field ", "unknown key ", 1)
 				msg = msg[:strings.Index(msg, " not found in type")]
@@ -423,10 +472,14 @@ func (p *parser) index(n *yaml.Node, prefix string) {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
 
+// dsnPath matches the dotted path of a server's dsn.
+var dsnPath = regexp.MustCompile(`^sources\.[^.]+\.servers\.[0-9]+\.dsn$`)
+
 // expand replaces ${VAR} and ${VAR:-default} in every scalar value; "$${"
-// escapes a literal "${".
-func (p *parser) expand(n *yaml.Node) {
+// escapes a literal "${". path is the node's dotted key path.
+func (p *parser) expand(n *yaml.Node, path string) {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		var unset []string
 		v := strings.ReplaceAll(n.Value, "$${", "\x00")
 		v = envRef.ReplaceAllStringFunc(v, func(ref string) string {
 			m := envRef.FindStringSubmatch(ref)
@@ -436,18 +489,48 @@ func (p *parser) expand(n *yaml.Node) {
 				return m[2][2:]
 			}
 			if !ok {
-				p.addf(n.Line, "export it, or for ECS inject it from Secrets Manager", "environment variable %s is not set", name)
+				unset = append(unset, name)
 			}
 			return val
 		})
-		n.Value = strings.ReplaceAll(v, "\x00", "${")
-		if n.Tag == "!!null" || n.Tag == "!!bool" || n.Tag == "!!int" {
-			n.Tag = "" // let the target type decide after expansion
+		switch {
+		case len(unset) > 0 && p.offline && dsnPath.MatchString(path):
+			// Left as written: unusable as a DSN, and so never checked.
+			p.unsetDSN[strings.TrimSuffix(path, ".dsn")] = true
+			for _, name := range unset {
+				p.notes = append(p.notes, Problem{Line: n.Line, Msg: fmt.Sprintf("environment variable %s is not set: %s is not checked (offline)", name, path)})
+			}
+		default:
+			for _, name := range unset {
+				p.addf(n.Line, "export it, or for ECS inject it from Secrets Manager", "environment variable %s is not set", name)
+			}
+			n.Value = strings.ReplaceAll(v, "\x00", "${")
+			if n.Tag == "!!null" || n.Tag == "!!bool" || n.Tag == "!!int" {
+				n.Tag = "" // let the target type decide after expansion
+			}
 		}
 	}
-	for _, c := range n.Content {
-		p.expand(c)
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p.expand(n.Content[i+1], joinPath(path, n.Content[i].Value))
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p.expand(c, joinPath(path, strconv.Itoa(i)))
+		}
+	default:
+		for _, c := range n.Content {
+			p.expand(c, path)
+		}
 	}
+}
+
+func joinPath(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
 }
 
 func (p *parser) validate(c *Config) {
@@ -511,15 +594,29 @@ func (p *parser) validateSource(s *Source) {
 			p.addf(at("servers", idx, "name"), "", "source %s: server name %q used twice", s.Name, srv.Name)
 		}
 		seen[srv.Name] = true
-		if srv.DSN == "" {
+		var dsn *mysql.Config
+		switch {
+		case p.unsetDSN[strings.Join([]string{"sources", s.Name, "servers", idx}, ".")]:
+			// offline, and unknown: noted by expand
+		case srv.DSN == "":
 			p.addf(at("servers", idx, "dsn"), "for example dsn: \"${CRM_DB1_DSN}\"", "source %s: server %s has no dsn", s.Name, srv.Name)
 			continue
+		default:
+			var err error
+			if dsn, err = extract.ParseDSN(string(srv.DSN)); err != nil {
+				p.addf(at("servers", idx, "dsn"), "user:pass@tcp(host:3306)/", "source %s: server %s: %v", s.Name, srv.Name, err)
+			}
 		}
-		dsn, err := extract.ParseDSN(string(srv.DSN))
-		if err != nil {
-			p.addf(at("servers", idx, "dsn"), "user:pass@tcp(host:3306)/", "source %s: server %s: %v", s.Name, srv.Name, err)
+		if srv.TLS == "false" {
+			// tls: false says "no TLS" in so many words: it is off, as when
+			// left out, never a CA file named "false".
+			if dsn != nil && dsn.TLSConfig != "" {
+				p.addf(at("servers", idx, "tls"), "remove tls= from the dsn, or tls: false", "source %s: server %s: tls is false here but set in the dsn", s.Name, srv.Name)
+			}
+			srv.TLS = ""
 		}
 		if srv.TLS != "" {
+			written := srv.TLS
 			switch srv.TLS {
 			case "true", "skip-verify":
 			default:
@@ -528,7 +625,12 @@ func (p *parser) validateSource(s *Source) {
 				}
 			}
 			if _, err := extract.TLSConfig(srv.TLS); err != nil {
-				p.addf(at("servers", idx, "tls"), "true, skip-verify or a PEM CA bundle file", "source %s: server %s: %v", s.Name, srv.Name, unwrapPathError(err))
+				msg := err.Error()
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					msg = fmt.Sprintf("tls: CA bundle %s: %v", written, pe.Err)
+				}
+				p.addf(at("servers", idx, "tls"), "true, false, skip-verify or a PEM CA bundle file relative to the config file", "source %s: server %s: %s", s.Name, srv.Name, msg)
 			}
 			if dsn != nil && dsn.TLSConfig != "" {
 				p.addf(at("servers", idx, "tls"), "remove tls= from the dsn", "source %s: server %s: tls is set both here and in the dsn", s.Name, srv.Name)

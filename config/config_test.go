@@ -280,3 +280,153 @@ func TestSecretNeverPrints(t *testing.T) {
 		}
 	}
 }
+
+// TestYAMLSyntaxLines checks the line of each kind of syntax error against
+// the line a reader has to fix: yaml.v3 numbers its scanner's errors from 1
+// and its parser's from 0.
+func TestYAMLSyntaxLines(t *testing.T) {
+	tests := []struct {
+		name    string
+		replace [2]string
+		line    int
+		want    string
+	}{
+		{"tab in indentation", [2]string{"    merge: union\n", "\tmerge: union\n"}, 15, "cannot start any token"},
+		{"unclosed quote", [2]string{`    schedule: "30 3 * * *"`, `    schedule: "30 3 * * *`}, 14, "unexpected end of stream"},
+		{"colon in a plain value", [2]string{"    merge: union\n", "    merge: union: aggregate\n"}, 15, "mapping values are not allowed"},
+		{"character that starts no token", [2]string{"    merge: union\n", "    merge: @union\n"}, 15, "cannot start any token"},
+		{"unclosed flow sequence", [2]string{"    merge: union\n", "    merge: [union\n"}, 15, "did not find expected ',' or ']'"},
+		{"key indented less than its siblings", [2]string{"    merge: union\n", "   merge: union\n"}, 11, "did not find expected key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(base, tt.replace[0]) {
+				t.Fatalf("test bug: %q not in base", tt.replace[0])
+			}
+			_, err := parseFile(t, strings.Replace(base, tt.replace[0], tt.replace[1], 1), testEnv)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want *Error", err)
+			}
+			if len(ce.Problems) != 1 {
+				t.Fatalf("got %d problems, want 1: %v", len(ce.Problems), err)
+			}
+			if p := ce.Problems[0]; p.Line != tt.line || !strings.Contains(p.Msg, tt.want) {
+				t.Errorf("got line %d %q, want line %d containing %q", p.Line, p.Msg, tt.line, tt.want)
+			}
+		})
+	}
+}
+
+// TestOneProblemPerMistake checks that a mistake is reported once, and not
+// again as a consequence elsewhere.
+func TestOneProblemPerMistake(t *testing.T) {
+	tests := []struct {
+		name    string
+		replace [2]string
+		want    string
+	}{
+		{"query that writes, mode window", [2]string{"query: q.sql", "query: write.sql\n    mode: window"}, "statement starts with DELETE"},
+		{"query that writes, mode incremental", [2]string{"query: q.sql", "query: write.sql\n    mode: incremental\n    cursor: id"}, "statement starts with DELETE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFile(t, strings.Replace(base, tt.replace[0], tt.replace[1], 1), testEnv)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want *Error", err)
+			}
+			if len(ce.Problems) != 1 || !strings.Contains(ce.Problems[0].Msg, tt.want) {
+				t.Errorf("got %v, want exactly one problem containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTLSOption(t *testing.T) {
+	tests := []struct {
+		name, tls, dsn string
+		want           string // the parsed TLS option
+		problem        string // or the problem reported
+	}{
+		{"false is off", "false", "", "", ""},
+		{"quoted false is off", `"false"`, "", "", ""},
+		{"true", "true", "", "true", ""},
+		{"skip-verify", "skip-verify", "", "skip-verify", ""},
+		{"false beside tls in the dsn", "false", "?tls=true", "", "tls is false here but set in the dsn"},
+		{"true beside tls in the dsn", "true", "?tls=true", "", "tls is set both here and in the dsn"},
+		{"missing CA file", "ca.pem", "", "", "ca.pem: no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := strings.Replace(base, `dsn: "${CRM_DB1_DSN}"`, `dsn: "${CRM_DB1_DSN}`+tt.dsn+`"`+"\n        tls: "+tt.tls, 1)
+			cfg, err := parseFile(t, text, testEnv)
+			if tt.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.problem) {
+					t.Fatalf("got %v, want a problem containing %q", err, tt.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Sources["crm"].Servers[0].TLS; got != tt.want {
+				t.Errorf("tls: got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseOffline checks that an offline parse lets a DSN that needs an
+// unset variable pass as a note, leaves it unusable, and still reports
+// every other problem, unset variables outside DSNs included.
+func TestParseOffline(t *testing.T) {
+	t.Run("unset dsn variable is a note", func(t *testing.T) {
+		path := writeConfig(t, base)
+		data, _ := os.ReadFile(path)
+		cfg, err := ParseOffline(path, data, env(nil))
+		if err != nil {
+			t.Fatalf("ParseOffline: %v", err)
+		}
+		if len(cfg.Notes) != 1 || cfg.Notes[0].Line != 6 || !strings.Contains(cfg.Notes[0].Msg, "CRM_DB1_DSN is not set") {
+			t.Errorf("notes: got %+v, want one on line 6 naming CRM_DB1_DSN", cfg.Notes)
+		}
+		if got, want := string(cfg.Sources["crm"].Servers[0].DSN), "${CRM_DB1_DSN}"; got != want {
+			t.Errorf("dsn: got %q, want %q left as written", got, want)
+		}
+		if _, err := Parse(path, data, env(nil)); err == nil {
+			t.Error("Parse (online) accepted the unset variable")
+		}
+	})
+	t.Run("set dsn variable is checked", func(t *testing.T) {
+		path := writeConfig(t, base)
+		data, _ := os.ReadFile(path)
+		_, err := ParseOffline(path, data, env(map[string]string{"CRM_DB1_DSN": "u:p@tcp(h:3306)/?multiStatements=true"}))
+		if err == nil || !strings.Contains(err.Error(), "multiStatements") {
+			t.Errorf("got %v, want the multiStatements problem", err)
+		}
+	})
+	t.Run("unset variable outside a dsn is a problem", func(t *testing.T) {
+		text := strings.Replace(base, "to: s3://analytics-bucket/crm", `to: "${OUT}"`, 1)
+		path := writeConfig(t, text)
+		data, _ := os.ReadFile(path)
+		_, err := ParseOffline(path, data, env(nil))
+		if err == nil || !strings.Contains(err.Error(), "config.yaml:18: environment variable OUT is not set") {
+			t.Errorf("got %v, want the unset OUT reported on line 18", err)
+		}
+	})
+	t.Run("other problems are still reported", func(t *testing.T) {
+		text := strings.NewReplacer("format: parquet", "format: xml", "concurrency: 8", "concurrency: -1").Replace(base)
+		path := writeConfig(t, text)
+		data, _ := os.ReadFile(path)
+		_, err := ParseOffline(path, data, env(nil))
+		for _, want := range []string{"config.yaml:9: source crm: concurrency", "config.yaml:19: job mail_send_counts: output.format"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("got %v, want a problem containing %q", err, want)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), "CRM_DB1_DSN") {
+			t.Errorf("the unset DSN variable is a problem offline: %v", err)
+		}
+	})
+}

@@ -79,8 +79,12 @@ func ParseLookback(s string) (Lookback, error) {
 func (l Lookback) IsZero() bool { return l.Text == "" }
 
 func (p *parser) validateMode(j *Job, at func(path ...string) int) {
+	// What the query uses is known only when it parsed; a query refused
+	// already (not read-only, two statements) gets no second, false
+	// complaint about its parameters.
 	uses := map[string]bool{}
-	if j.Statement != nil { // nil when the query did not parse, which is reported
+	parsed := j.Statement != nil
+	if parsed {
 		for _, name := range j.Statement.Params() {
 			uses[name] = true
 		}
@@ -101,11 +105,11 @@ func (p *parser) validateMode(j *Job, at func(path ...string) int) {
 				p.addf(at(k.key), "set mode: incremental", "job %s: %s needs mode: incremental", j.Name, k.key)
 			}
 		}
-		if uses["cursor"] && j.SQL != "" {
+		if uses["cursor"] {
 			p.addf(at("query"), "set mode: incremental and cursor", "job %s: the query uses :cursor, which only mode: incremental binds", j.Name)
 		}
 	}
-	if j.Mode == ModeWindow && j.SQL != "" && !uses["window_start"] && !uses["window_end"] && !uses["window_start_utc"] && !uses["window_end_utc"] {
+	if j.Mode == ModeWindow && parsed && !uses["window_start"] && !uses["window_end"] && !uses["window_start_utc"] && !uses["window_end_utc"] {
 		p.addf(at("query"), "filter rows on :window_start and :window_end", "job %s: mode window needs a query that uses the window parameters", j.Name)
 	}
 	if j.Mode == ModeIncremental {
@@ -118,7 +122,7 @@ func (p *parser) validateMode(j *Job, at func(path ...string) int) {
 		if j.Merge == MergeAggregate {
 			p.addf(at("merge"), "aggregate in Athena over the appended rows", "job %s: mode incremental cannot be combined with merge: aggregate", j.Name)
 		}
-		if j.SQL != "" && !uses["cursor"] {
+		if parsed && !uses["cursor"] {
 			p.addf(at("query"), "add WHERE <cursor column> >= :cursor", "job %s: mode incremental needs a query that uses :cursor", j.Name)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // written from next (the state just committed over prev). In this shard's
 // folder of the partition it deletes the data and run manifests of runs
 // that next neither lists nor keeps as Previous, and aborts the shard's
-// unfinished uploads there. Runs prev knew and next forgot are deleted at
+// unfinished writes there (parts, run manifests, its symlink manifest). Runs prev knew and next forgot are deleted at
 // once; runs no state ever knew (a crashed or failed run) are kept while
 // their newest file is younger than grace, in case their writer is alive
 // after losing its lease. Only the lease holder calls it. Errors join the
@@ -60,7 +60,9 @@ func CleanUp(ctx context.Context, st load.Store, prev, next *State, date string,
 	if len(doomed) > 0 {
 		errs = append(errs, st.Delete(ctx, doomed...))
 	}
-	errs = append(errs, st.AbortIncomplete(ctx, shardDataPrefix(next.Job, date, shard)))
+	for _, prefix := range []string{shardDataPrefix(next.Job, date, shard), shardRunsPrefix(next.Job, date, shard), SymlinkKey(next.Job, date, shard)} {
+		errs = append(errs, st.AbortIncomplete(ctx, prefix))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("clean up: %w", err)
 	}

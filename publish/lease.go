@@ -118,6 +118,7 @@ func AcquireLease(ctx context.Context, st load.Store, job string, s Shard, ttl t
 			if exists && cur.Holder != "" {
 				log.Info("lease taken over", "job", job, "key", st.URI(l.key), "expired_holder", cur.Holder, "host", cur.Host, "pid", cur.PID)
 			}
+			l.abortUnfinished(ctx, job, s)
 			return l, nil
 		}
 		if !errors.Is(err, load.ErrPrecondition) || attempt >= 2 {
@@ -125,6 +126,21 @@ func AcquireLease(ctx context.Context, st load.Store, job string, s Shard, ttl t
 		}
 		// Someone else wrote the lease between our read and write: look
 		// again; it is most likely theirs now.
+	}
+}
+
+// abortUnfinished removes what a holder killed while writing the lease or
+// the state left behind (the local folder's temp files; S3's conditional
+// writes are single PUTs and leave nothing): only the holder writes them,
+// so nothing in flight is lost. (The unsharded lease key is also a prefix
+// of the shards' lease keys, so a shard's renewal in flight at this moment
+// may fail once, and is retried.) A failure is logged: what is left is
+// only clutter.
+func (l *Lease) abortUnfinished(ctx context.Context, job string, s Shard) {
+	for _, key := range []string{l.key, StateKey(job, s)} {
+		if err := l.st.AbortIncomplete(ctx, key); err != nil {
+			l.log.Warn("remove unfinished writes", "job", job, "key", l.st.URI(key), "error", err)
+		}
 	}
 }
 

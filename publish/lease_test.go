@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -132,6 +133,26 @@ func TestLeaseDamaged(t *testing.T) {
 			t.Fatalf("got %v, want the damaged lease taken over", err)
 		}
 		l.Release(t.Context())
+	})
+}
+
+// TestLeaseAfterKill: a holder killed while writing the lease or the state
+// leaves unfinished writes; the next holder removes them, and leaves those
+// of other shards alone.
+func TestLeaseAfterKill(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st *testStore) {
+		other := publish.Shard{K: 1, N: 2}
+		for _, key := range []string{publish.LeaseKey(job, unsharded), publish.StateKey(job, unsharded), publish.StateKey(job, other)} {
+			st.unfinished(key)
+		}
+		l, err := publish.AcquireLease(t.Context(), st, job, unsharded, time.Minute, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Release(t.Context())
+		if got, want := st.pending(job+"/"), []string{publish.StateKey(job, other)}; !slices.Equal(got, want) {
+			t.Errorf("unfinished writes after the take-over: %v, want only the other shard's %v", got, want)
+		}
 	})
 }
 

@@ -21,10 +21,11 @@ func backfillFlags(fs *flag.FlagSet) *backfill {
 	return b
 }
 
-// apply sets o's backfill fields; dates are in the job's zone.
-func (b *backfill) apply(o *jobs.Options, loc *time.Location) error {
-	if b.from == "" {
-		if b.to != "" {
+// apply sets o's backfill fields; dates are in the job's zone. set holds
+// the flags given on the command line.
+func (b *backfill) apply(o *jobs.Options, loc *time.Location, set map[string]bool) error {
+	if !set["from"] {
+		if set["to"] {
 			return usageErrorf("--to needs --from")
 		}
 		o.Force = b.force
@@ -33,14 +34,14 @@ func (b *backfill) apply(o *jobs.Options, loc *time.Location) error {
 	if !o.Date.IsZero() {
 		return usageErrorf("--date and --from exclude each other")
 	}
-	from, err := time.ParseInLocation(time.DateOnly, b.from, loc)
+	from, err := parseDate("from", b.from, loc)
 	if err != nil {
-		return usageErrorf("--from %q: want YYYY-MM-DD", b.from)
+		return err
 	}
 	to := from
-	if b.to != "" {
-		if to, err = time.ParseInLocation(time.DateOnly, b.to, loc); err != nil {
-			return usageErrorf("--to %q: want YYYY-MM-DD", b.to)
+	if set["to"] {
+		if to, err = parseDate("to", b.to, loc); err != nil {
+			return err
 		}
 	}
 	if to.Before(from) {

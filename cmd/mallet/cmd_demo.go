@@ -25,7 +25,7 @@ import (
 	"github.com/mallet-etl/mallet/load"
 )
 
-const demoUsage = `mallet demo [--out DIR] [--tenants N] [--report FILE] [--config FILE]
+const demoUsage = `mallet demo [--out DIR] [--tenants N] [--date YYYY-MM-DD] [--report FILE] [--config FILE]
 
 Starts an in-memory MySQL-compatible server on a free 127.0.0.1 port, loads
 N sample tenant databases (crm_t001, ...) and the registry
@@ -72,9 +72,9 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 	if c.tenants < 1 || c.tenants > 999 {
 		return usageErrorf("--tenants %d: want 1..999", c.tenants)
 	}
-	date, err := time.Parse(time.DateOnly, c.date)
+	date, err := parseDate("date", c.date, time.UTC)
 	if err != nil {
-		return usageErrorf("--date %q: want YYYY-MM-DD", c.date)
+		return err
 	}
 	log, err := c.logger()
 	if err != nil {

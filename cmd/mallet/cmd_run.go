@@ -24,7 +24,7 @@ type runCmd struct {
 	report          string
 }
 
-const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N] [--config FILE]
+const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N] [--report FILE] [--shutdown-timeout 25s] [--config FILE]
 
 Runs one job now: its query over every tenant database, merged, written and
 published to the job's output. The exit code tells the outcome: 0 success,
@@ -87,14 +87,13 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	if o.Shard, err = parseShard(c.shard); err != nil {
 		return err
 	}
-	if c.date != "" {
-		d, err := time.ParseInLocation(time.DateOnly, c.date, job.Location)
-		if err != nil {
-			return usageErrorf("--date %q: want YYYY-MM-DD", c.date)
+	set := setFlags(fs)
+	if set["date"] {
+		if o.Date, err = parseDate("date", c.date, job.Location); err != nil {
+			return err
 		}
-		o.Date = d
 	}
-	if err := bf.apply(&o, job.Location); err != nil {
+	if err := bf.apply(&o, job.Location, set); err != nil {
 		return err
 	}
 	log.Info("run start", "job", name, "source", job.Source, "output", job.Output.To, "dry_run", c.dryRun)

@@ -162,25 +162,30 @@ type command interface {
 	Run(ctx context.Context, args []string) error
 }
 
+// mainCommands lists the commands, for "mallet help" and after an unknown
+// command.
+const mainCommands = `Commands:
+  run job NAME          run one job now (--date, --from/--to, --dry-run, --shard K/N, --report)
+  demo                  run the jobs against built-in sample tenants (no MySQL needed)
+  schedule              run every job on its schedule; /healthz and /metrics
+  validate              check the config file and the query files (--offline: DSN variables may be unset)
+  list                  list jobs with their schedule, source and tenant count
+  config schema         print the JSON Schema of the config file, for editors and linters
+  athena ddl JOB        print (--write: store) the Athena DDL for a job's output
+  athena sync JOB       make the job's Glue Data Catalog table what athena ddl prints
+  inspect URI           print the schema and row count of a file mallet wrote
+  state show JOB        print a job's published partitions, cursors and lease
+  state reset JOB       forget a job's cursors (--tenant server/db for one)
+  version               print the version
+`
+
 const mainUsage = `mallet runs SQL extraction jobs over every tenant MySQL database and
 writes merged CSV or Parquet snapshots to a folder or S3.
 
 Usage:
   mallet <command> [flags]
 
-Commands:
-  run job NAME   run one job now (--date, --dry-run, --shard K/N)
-  demo           run the jobs against built-in sample tenants (no MySQL needed)
-  schedule       run every job on its schedule; /healthz and /metrics
-  validate       check the config file and the query files
-  list           list jobs with their schedule, source and tenant count
-  version        print the version
-  athena ddl JOB print (--write: store) the Athena DDL for a job's output
-  athena sync JOB make the job's Glue Data Catalog table what athena ddl prints
-  inspect URI    print the schema and row count of a file mallet wrote
-  state show JOB        print a job's published partitions, cursors and lease
-  state reset JOB       forget a job's cursors (--tenant server/db for one)
-
+` + mainCommands + `
 Every command takes --config FILE (default $MALLET_CONFIG or ./config.yaml)
 and --log-format auto|text|json. "mallet <command> --help" shows its flags.
 
@@ -197,6 +202,7 @@ run of the job holds its lease (nothing done).
 func runMain(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, mainUsage)
+		fmt.Fprintln(os.Stderr, "\nmallet: no command")
 		return usageErrorf("no command")
 	}
 	var cmd command
@@ -211,6 +217,8 @@ func runMain(ctx context.Context, args []string) error {
 		cmd = &validateCmd{}
 	case "list":
 		cmd = &listCmd{}
+	case "config":
+		cmd = &configCmd{}
 	case "athena":
 		cmd = &athenaCmd{}
 	case "inspect":
@@ -220,10 +228,10 @@ func runMain(ctx context.Context, args []string) error {
 	case "version":
 		cmd = &versionCmd{}
 	case "help", "-h", "--help":
-		fmt.Fprint(os.Stdout, mainUsage)
+		fmt.Fprint(helpOut, mainUsage)
 		return nil
 	default:
-		fmt.Fprint(os.Stderr, mainUsage)
+		fmt.Fprintf(os.Stderr, "mallet: unknown command %q\n\n%s\n\"mallet help\" prints the full usage.\n", args[0], mainCommands)
 		return usageErrorf("unknown command %q", args[0])
 	}
 	err := cmd.Run(ctx, args[1:])
