@@ -30,7 +30,8 @@ Runs one job now: its query over every tenant database, merged, written and
 published to the job's output. The exit code tells the outcome: 0 success,
 1 failed and nothing published, 2 usage or config error, 3 published without
 some tenants (on_tenant_error: skip), 4 another run of the job holds its
-lease. --from/--to backfill every window of those dates in order, skipping
+lease, 5 published, but the Glue catalog sync or a QuickSight refresh after
+the commit failed (the next run tries again). --from/--to backfill every window of those dates in order, skipping
 windows already committed (--force runs them again); see docs/publishing.md.
 
 On SIGTERM or SIGINT the run gets --shutdown-timeout to finish; then it is
