@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load/s3test"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 // TestCleanUpFolders runs a job many times into a folder: clean-up keeps
@@ -125,4 +127,52 @@ func waitStopped(t *testing.T, pid int) {
 		}
 	}
 	t.Fatal("the run never reached its pause point")
+}
+
+// TestEmptyDayQuickSight runs a CSV job over a day with a row, then over a
+// later day with none: the empty day's manifest and latest.json are valid
+// QuickSight manifests that list one file, a part holding the header only,
+// so a refresh succeeds and shows no rows for the day.
+func TestEmptyDayQuickSight(t *testing.T) {
+	f := newFleet(t, 2)
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			to, st := sc.open(t)
+			cfg := writeConfig(t, f.configText(loginsJob, to))
+			loc := cfg.Jobs["logins"].Location
+			for _, day := range []time.Time{time.Date(2026, 11, 25, 0, 0, 0, 0, loc), time.Date(2020, 1, 1, 0, 0, 0, 0, loc), time.Date(2020, 1, 2, 0, 0, 0, 0, loc)} {
+				if _, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: day}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, key := range []string{publish.QuickSightKey("logins", "2020-01-01"), publish.QuickSightKey("logins", "2020-01-02")} {
+				var m publish.QuickSightManifest
+				if err := json.Unmarshal(readKey(t, st, key), &m); err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+				if len(m.FileLocations) != 1 || len(m.FileLocations[0].URIs) != 1 {
+					t.Fatalf("%s lists %+v, want one file", key, m.FileLocations)
+				}
+				part, ok := strings.CutPrefix(m.FileLocations[0].URIs[0], st.URI(""))
+				if !ok {
+					t.Fatalf("%s lists %s, outside the store", key, m.FileLocations[0].URIs[0])
+				}
+				if got, want := string(readKey(t, st, part)), "server,database,login_code,login_count,first_login,last_login\n"; got != want {
+					t.Errorf("%s: the empty day's part holds %q, want the header only %q", key, got, want)
+				}
+			}
+			// latest.json stays on the newest date, 2026-11-25, with its rows.
+			var latest publish.QuickSightManifest
+			if err := json.Unmarshal(readKey(t, st, publish.QuickSightLatestKey("logins")), &latest); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(latest.FileLocations[0].URIs); n != 2 {
+				t.Errorf("latest.json lists %d files, want the 2 tenants' parts of 2026-11-25", n)
+			}
+			rows, _ := published(t, st, "logins", "2020-01-01")
+			if len(rows) != 0 {
+				t.Errorf("the empty day reads %d rows through its symlink, want none", len(rows))
+			}
+		})
+	}
 }
