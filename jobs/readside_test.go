@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/jobs"
+	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/load/s3test"
 	"github.com/mallet-etl/mallet/publish"
 )
@@ -174,5 +176,60 @@ func TestEmptyDayQuickSight(t *testing.T) {
 				t.Errorf("the empty day reads %d rows through its symlink, want none", len(rows))
 			}
 		})
+	}
+}
+
+// TestRunDates: a run dated in the future is refused and writes nothing;
+// after manual runs of D-5 and D-2, a run without --date publishes every
+// other day of the catch-up horizon up to yesterday.
+func TestRunDates(t *testing.T) {
+	f := newFleet(t, 1)
+	out := t.TempDir()
+	cfg := writeConfig(t, f.configText(`
+  logins:
+    source: crm_all
+    query: {{queries}}/daily_logins.sql
+    mode: window
+    schedule: "30 3 * * *"
+    catch_up: 168h
+    output: {to: "{{out}}", format: csv}
+`, out))
+	loc := cfg.Jobs["logins"].Location
+	today := time.Now().In(loc)
+	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, loc)
+	_, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: today.AddDate(0, 0, 30)})
+	if !errors.Is(err, jobs.ErrDate) || !strings.Contains(err.Error(), "today is "+today.Format(time.DateOnly)) {
+		t.Fatalf("a run 30 days ahead: got %v, want ErrDate naming today %s", err, today.Format(time.DateOnly))
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("the refused run wrote %d entries into the output, want none", len(ents))
+	}
+	for _, back := range []int{5, 2} {
+		if _, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: today.AddDate(0, 0, -back)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := load.NewDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := publish.ReadState(t.Context(), st, "logins", jobs.Shard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for back := 1; back <= 7; back++ {
+		d := today.AddDate(0, 0, -back).Format(time.DateOnly)
+		if !state.Committed(d, d) {
+			t.Errorf("day %s (D-%d) is not committed after the catch-up run", d, back)
+		}
+	}
+	if d := today.Format(time.DateOnly); state.Committed(d, d) {
+		t.Errorf("today %s, not complete yet, was committed", d)
+	}
+	if m := jobs.Missing(cfg.Jobs["logins"], state, time.Now()); len(m) != 0 {
+		t.Errorf("missing after the catch-up: %v, want none", m)
 	}
 }
