@@ -572,7 +572,7 @@ func (p *parser) validate(c *Config) {
 	if len(c.Sources) == 0 {
 		p.addf(p.line("sources"), "", "no sources: declare at least one tenant group under sources:")
 	}
-	for _, name := range sortedKeys(c.Sources) {
+	for _, name := range slices.Sorted(maps.Keys(c.Sources)) {
 		src := c.Sources[name]
 		if src == nil {
 			p.addf(p.line("sources", name), "", "source %s is empty", name)
@@ -585,7 +585,7 @@ func (p *parser) validate(c *Config) {
 	if len(c.Jobs) == 0 {
 		p.addf(p.line("jobs"), "", "no jobs: declare at least one job under jobs:")
 	}
-	for _, name := range sortedKeys(c.Jobs) {
+	for _, name := range slices.Sorted(maps.Keys(c.Jobs)) {
 		job := c.Jobs[name]
 		if job == nil {
 			p.addf(p.line("jobs", name), "", "job %s is empty", name)
@@ -756,7 +756,7 @@ func (p *parser) validateJob(c *Config, j *Job) {
 	if j.Source == "" {
 		p.addf(at(), "", "job %s: no source", j.Name)
 	} else if _, ok := c.Sources[j.Source]; !ok {
-		p.addf(at("source"), fmt.Sprintf("sources are: %s", strings.Join(sortedKeys(c.Sources), ", ")), "job %s: unknown source %q", j.Name, j.Source)
+		p.addf(at("source"), fmt.Sprintf("sources are: %s", strings.Join(slices.Sorted(maps.Keys(c.Sources)), ", ")), "job %s: unknown source %q", j.Name, j.Source)
 	}
 	j.Location = c.Location
 	if j.Timezone != "" {
@@ -1008,7 +1008,5 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
-
 // JobNames returns the job names in order.
-func (c *Config) JobNames() []string { return sortedKeys(c.Jobs) }
+func (c *Config) JobNames() []string { return slices.Sorted(maps.Keys(c.Jobs)) }

@@ -29,7 +29,7 @@ func AthenaTable(ctx context.Context, cfg *config.Config, name string) (t athena
 	if !ok {
 		return t, "", fmt.Errorf("athena: unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
 	}
-	st, err := OpenStore(ctx, job.Output.To, "", cfg.S3)
+	st, err := OpenStore(ctx, job.Output.To, cfg.S3)
 	if err != nil {
 		return t, "", fmt.Errorf("athena %s: output %s: %w", name, job.Output.To, err)
 	}
@@ -87,7 +87,7 @@ func SyncGlue(ctx context.Context, cfg *config.Config, name string, g *catalog.G
 	}
 	if st == nil {
 		var err error
-		if st, err = OpenStore(ctx, job.Output.To, "", cfg.S3); err != nil {
+		if st, err = OpenStore(ctx, job.Output.To, cfg.S3); err != nil {
 			return catalog.Synced{}, fmt.Errorf("athena sync %s: output %s: %w", name, job.Output.To, err)
 		}
 	}
@@ -169,7 +169,7 @@ func ProbeSchema(ctx context.Context, cfg *config.Config, name string) (s schema
 // WriteAthenaDDL stores the DDL next to the job's data and returns its URI.
 func WriteAthenaDDL(ctx context.Context, cfg *config.Config, name, ddl string) (string, error) {
 	job := cfg.Jobs[name]
-	st, err := OpenStore(ctx, job.Output.To, "", cfg.S3)
+	st, err := OpenStore(ctx, job.Output.To, cfg.S3)
 	if err != nil {
 		return "", fmt.Errorf("athena %s: output %s: %w", name, job.Output.To, err)
 	}

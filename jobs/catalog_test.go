@@ -123,7 +123,7 @@ func TestAfterCommit(t *testing.T) {
 	if len(res.Objects) == 0 || res.Steps[0].Error == "" {
 		t.Errorf("result %+v: want the objects published and the glue error reported", res)
 	}
-	st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", "", config.S3{})
+	st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", config.S3{})
 	if err != nil {
 		t.Fatal(err)
 	}

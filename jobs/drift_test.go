@@ -54,6 +54,7 @@ func TestDriftPolicy(t *testing.T) {
 // TestDriftTenantGainsColumn runs a job, migrates the tenants (ALTER TABLE
 // adds a column that SELECT * returns), and runs it again under each policy.
 func TestDriftTenantGainsColumn(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		policy string
@@ -66,6 +67,7 @@ func TestDriftTenantGainsColumn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFleet(t, 2)
 			out := t.TempDir()
 			qdir := t.TempDir()

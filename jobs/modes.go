@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"strconv"
 	"strings"
@@ -471,9 +472,9 @@ func (t *tracker) state() *publish.TenantState {
 	if top == "" {
 		return &publish.TenantState{}
 	}
-	seen := make(map[string]string, len(t.prev.Seen)+len(t.seen))
-	for k, v := range t.prev.Seen {
-		seen[k] = v
+	seen := maps.Clone(t.prev.Seen)
+	if seen == nil {
+		seen = make(map[string]string, len(t.seen))
 	}
 	for k, v := range t.seen {
 		if old, ok := seen[k]; !ok || t.compare(v, old) > 0 {
@@ -503,7 +504,7 @@ func (r *run) cursorParams(t *TenantResult, params map[string]any) (map[string]a
 	if err != nil {
 		return nil, fmt.Errorf("cursor: %w", err)
 	}
-	params = copyParams(params)
+	params = maps.Clone(params)
 	params["cursor"] = v
 	return params, nil
 }

@@ -230,7 +230,7 @@ func copyShipped(dir string, names ...string) error {
 // job's store.
 func (c *demoCmd) preview(ctx context.Context, cfg *config.Config, res *jobs.Result) error {
 	job := cfg.Jobs[res.Job]
-	store, err := jobs.OpenStore(ctx, job.Output.To, "", cfg.S3)
+	store, err := jobs.OpenStore(ctx, job.Output.To, cfg.S3)
 	if err != nil {
 		return err
 	}
