@@ -142,7 +142,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errUsage), errors.Is(err, config.ErrInvalid):
+	case errors.Is(err, errUsage), errors.Is(err, config.ErrInvalid), errors.Is(err, jobs.ErrDate):
 		return exitUsage
 	case errors.Is(err, jobs.ErrPartial):
 		return exitPartial
