@@ -10,9 +10,14 @@
 //	go run ./bench -profile /tmp/prof   # CPU profiles of each mallet run
 //	go run ./bench -only mallet-small-parquet-local,mallet-150k-parquet-local
 //	                                    # 1,500 x 100 rows against one 150k-row tenant
+//
+// Besides the mail table it runs a table of large values (-large rows of a
+// 1 MiB compressible LONGTEXT each), for the memory and file size that one
+// big value costs.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -39,6 +44,8 @@ type options struct {
 	small     int
 	smallRows int64
 	bin       string
+	fleetConc int
+	large     int64
 	rssRows   int64
 	runs      int
 	only      string
@@ -56,6 +63,8 @@ func main() {
 	flag.IntVar(&o.small, "small", 1500, "tenants of the small fleet, compared with one tenant of all their rows (0: skip)")
 	flag.Int64Var(&o.smallRows, "small-rows", 100, "rows per small-fleet tenant")
 	flag.StringVar(&o.bin, "bin", "", "mallet binary to time instead of building ./cmd/mallet (to measure another version)")
+	flag.IntVar(&o.fleetConc, "fleet-concurrency", 8, "tenants extracted at once in the fleet runs (the source's concurrency)")
+	flag.Int64Var(&o.large, "large", 100, "rows of the large-values table, 1 MiB of text each (0: skip)")
 	flag.Int64Var(&o.rssRows, "rss-rows", 0, "also run mallet on a tenant of this many rows, for the memory check (e.g. 10000000)")
 	flag.IntVar(&o.runs, "runs", 3, "runs of every scenario; medians are reported")
 	flag.StringVar(&o.only, "only", "", "comma-separated scenario names to run (default all)")
@@ -123,6 +132,11 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
+	if o.large > 0 {
+		if err := prepareLarge(ctx, o.dsn, largeDB, o.large); err != nil {
+			return err
+		}
+	}
 	huge := ""
 	if o.rssRows > 0 {
 		huge = fmt.Sprintf("mbench_r%d", o.rssRows)
@@ -142,6 +156,9 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	if err := os.WriteFile(filepath.Join(work, "mail.sql"), []byte("SELECT * FROM mail\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(work, "doc.sql"), []byte("SELECT * FROM doc\n"), 0o644); err != nil {
 		return err
 	}
 
@@ -186,19 +203,33 @@ func run(ctx context.Context, o options) error {
 		return s, err
 	})
 	m := &malletRunner{bin: bin, work: work, dsn: o.dsn, profile: o.profile}
+	where := map[string]string{"local": "a local folder", "s3": "S3 on loopback"}
 	for _, format := range []string{"parquet", "csv", "csv.gz"} {
 		for _, to := range []string{"local", "s3"} {
 			name := "mallet-" + format + "-" + to
-			add(name, "mallet run job, "+format+" to "+map[string]string{"local": "a local folder", "s3": "S3 on loopback"}[to], o.rows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^"+big+"$", format, to)
+			add(name, "mallet run job, "+format+" to "+where[to], o.rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, job{match: "^" + big + "$", format: format, to: to})
 			})
 		}
 	}
 	if o.fleet > 0 {
-		for _, format := range []string{"parquet", "csv"} {
-			name := "mallet-fleet-" + format + "-local"
-			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.fleet, o.fleetRows, format), int64(o.fleet)*o.fleetRows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^mbench_f[0-9]{3}$", format, "local")
+		for _, to := range []string{"local", "s3"} {
+			for _, format := range []string{"parquet", "csv"} {
+				name := "mallet-fleet-" + format + "-" + to
+				what := fmt.Sprintf("mallet run job, %d tenants x %d rows at concurrency %d, %s to %s", o.fleet, o.fleetRows, o.fleetConc, format, where[to])
+				add(name, what, int64(o.fleet)*o.fleetRows, func(ctx context.Context, i int) (sample, error) {
+					return m.run(ctx, name, i, job{match: "^mbench_f[0-9]{3}$", format: format, to: to, concurrency: o.fleetConc})
+				})
+			}
+		}
+	}
+	if o.large > 0 {
+		for _, sc := range [][2]string{{"parquet", "local"}, {"parquet", "s3"}, {"csv.gz", "local"}} {
+			format, to := sc[0], sc[1]
+			name := "mallet-large-" + format + "-" + to
+			what := fmt.Sprintf("mallet run job, %d rows of a 1 MiB compressible LONGTEXT, %s to %s", o.large, format, where[to])
+			add(name, what, o.large, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, job{match: "^" + largeDB + "$", format: format, to: to, query: "doc.sql"})
 			})
 		}
 	}
@@ -207,11 +238,11 @@ func run(ctx context.Context, o options) error {
 		for _, format := range []string{"parquet", "csv"} {
 			name := "mallet-small-" + format + "-local"
 			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.small, o.smallRows, format), rows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^mbench_s[0-9]{4}$", format, "local")
+				return m.run(ctx, name, i, job{match: "^mbench_s[0-9]{4}$", format: format, to: "local"})
 			})
 			one := fmt.Sprintf("mallet-%dk-%s-local", rows/1000, format)
 			add(one, fmt.Sprintf("mallet run job, one tenant of %d rows, %s to a local folder", rows, format), rows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, one, i, "^"+smallBig+"$", format, "local")
+				return m.run(ctx, one, i, job{match: "^" + smallBig + "$", format: format, to: "local"})
 			})
 		}
 	}
@@ -219,7 +250,7 @@ func run(ctx context.Context, o options) error {
 		for _, format := range []string{"parquet", "csv"} {
 			name := fmt.Sprintf("mallet-%dM-%s-local", o.rssRows/1_000_000, format)
 			add(name, fmt.Sprintf("mallet run job, %d rows, %s to a local folder (memory check)", o.rssRows, format), o.rssRows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^"+huge+"$", format, "local")
+				return m.run(ctx, name, i, job{match: "^" + huge + "$", format: format, to: "local"})
 			})
 		}
 	}
@@ -308,8 +339,19 @@ type malletRunner struct {
 	bin, work, dsn, profile string
 }
 
-// run runs "mallet run job bench" over the tenants matching match.
-func (m *malletRunner) run(ctx context.Context, name string, i int, match, format, to string) (sample, error) {
+// job is what one mallet scenario runs: the query file (default mail.sql)
+// over the tenants matching match, to a local folder or S3, with the
+// source's concurrency (default 4).
+type job struct {
+	match, format, to, query string
+	concurrency              int
+}
+
+// run runs "mallet run job bench".
+func (m *malletRunner) run(ctx context.Context, name string, i int, j job) (sample, error) {
+	query := cmp.Or(j.query, "mail.sql")
+	concurrency := cmp.Or(j.concurrency, 4)
+	format, to := j.format, j.to
 	dir := filepath.Join(m.work, name)
 	if err := os.RemoveAll(dir); err != nil {
 		return sample{}, err
@@ -344,7 +386,7 @@ sources:
         dsn: "${BENCH_DSN}"
     tenants:
       match: %q
-    concurrency: 4
+    concurrency: %d
 jobs:
   bench:
     source: bench
@@ -352,7 +394,7 @@ jobs:
     output:
       to: %q
       format: %s
-`, match, filepath.Join(m.work, "mail.sql"), out, format)
+`, j.match, concurrency, filepath.Join(m.work, query), out, format)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		return sample{}, err

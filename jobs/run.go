@@ -144,6 +144,9 @@ func Run(ctx context.Context, cfg *config.Config, name string, o Options) (*Resu
 	if !ok {
 		return nil, fmt.Errorf("run: unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
 	}
+	if err := checkDates(job, o, time.Now()); err != nil {
+		return &Result{Job: name, Started: time.Now(), Err: err.Error()}, err
+	}
 	r := &run{cfg: cfg, job: job, src: cfg.Sources[job.Source], o: o, log: o.Log}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)

@@ -80,6 +80,7 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	startup.log(log)
 	cfgPath, cleanup, err := c.demoConfig(fs)
 	if err != nil {
 		return err

@@ -95,6 +95,9 @@ func (c *stateCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	printState(os.Stdout, st, state, lease, held, drift)
+	if missing := jobs.Missing(job, state, time.Now()); len(missing) > 0 {
+		fmt.Fprintf(os.Stdout, "\nmissing in the catch-up horizon (%s; the next run without --date publishes them): %s\n", jobs.CatchUp(job), strings.Join(missing, ", "))
+	}
 	return nil
 }
 
