@@ -119,7 +119,6 @@ func TestEveryFlagDocumented(t *testing.T) {
 	}
 }
 
-
 // sectionRef is how the repository's files point at a README section:
 // (README, "Least privilege") or README.md, "Least privilege".
 var sectionRef = regexp.MustCompile(`README(?:\.md)?\s*,\s*"([^"]+)"`)
