@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
+	"github.com/mallet-etl/mallet/extract"
 	"github.com/mallet-etl/mallet/internal/testdb"
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load"
@@ -190,9 +190,11 @@ jobs:
 	t.Run("concurrent", func(t *testing.T) {
 		t.Parallel()
 		to, _ := crashStore(t, "dir")
+		// The first run blocks on a table this test holds locked, so it keeps
+		// its lease for as long as the test needs, however slowly processes
+		// start on a loaded machine (a SLEEP of fixed length did not).
 		query := filepath.Join(t.TempDir(), "slow.sql")
-		// SLEEP keeps the first run's lease held while the second starts.
-		if err := os.WriteFile(query, []byte("SELECT login_code, SLEEP(1.5) AS slept FROM accounts WHERE id = 1"), 0o600); err != nil {
+		if err := os.WriteFile(query, []byte("SELECT login_code FROM accounts WHERE id = 1"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cfgPath := filepath.Join(t.TempDir(), "config.yaml")
@@ -200,27 +202,46 @@ jobs:
 		if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		codes := make([]int, 2)
-		var wg sync.WaitGroup
-		run := func(i int) {
-			wg.Go(func() {
-				codes[i] = runMallet(t, bin, nil, "run", "job", "slow", "--date", "2026-11-25", "--config", cfgPath).code
-			})
+		locker, err := f.db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
 		}
-		// The second starts once the first holds the lease, so that the
-		// test does not depend on how fast processes start.
-		run(0)
+		defer locker.Close()
+		var tables []string
+		for _, db := range f.tenants {
+			tables = append(tables, extract.QuoteIdent(db)+".accounts WRITE")
+		}
+		if _, err := locker.ExecContext(t.Context(), "LOCK TABLES "+strings.Join(tables, ", ")); err != nil {
+			t.Fatal(err)
+		}
+		unlocked := false
+		unlock := func() {
+			if !unlocked {
+				unlocked = true
+				if _, err := locker.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		defer unlock()
+
+		args := []string{"run", "job", "slow", "--date", "2026-11-25", "--config", cfgPath}
+		first := make(chan binRun, 1)
+		go func() { first <- runMallet(t, bin, nil, args...) }()
 		lease := filepath.Join(to, "slow", "_mallet", "lease")
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			if _, err := os.Stat(lease); err == nil {
 				break
 			}
 		}
-		run(1)
-		wg.Wait()
-		slices.Sort(codes)
-		if !slices.Equal(codes, []int{0, 4}) {
-			t.Errorf("two concurrent runs exited %v, want one 0 and one 4", codes)
+		// The first run holds the lease and waits on the lock: the second
+		// must find the job locked.
+		if r := runMallet(t, bin, nil, args...); r.code != 4 {
+			t.Errorf("second run while the first holds the lease: exit %d, want 4\n%s", r.code, r.out)
+		}
+		unlock()
+		if r := <-first; r.code != 0 {
+			t.Errorf("first run: exit %d, want 0\n%s", r.code, r.out)
 		}
 	})
 }

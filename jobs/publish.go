@@ -83,6 +83,7 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 		}
 		r.res, r.win, r.committed = res, w, false
 		err := r.runWindow(ctx)
+		r.published = r.published || r.committed
 		res.Duration = time.Since(res.Started)
 		if err != nil {
 			res.Err = err.Error()

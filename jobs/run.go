@@ -111,6 +111,9 @@ type Result struct {
 	Mode    string          `json:"mode,omitempty"`
 	Window  *publish.Window `json:"window,omitempty"`
 	Windows []*Result       `json:"windows,omitempty"`
+	// Steps are what the run did after its last commit to keep readers
+	// in step: the Glue table, SPICE refreshes (see afterCommit).
+	Steps []Step `json:"steps,omitempty"`
 }
 
 // ServerFailure is a server whose tenants could not be discovered.
@@ -218,6 +221,18 @@ func Run(ctx context.Context, cfg *config.Config, name string, o Options) (*Resu
 		defer cancel()
 	}
 	res, err := r.do(ctx)
+	if r.published {
+		// After the last commit, outside the lease: whatever happens
+		// here, the data stays published.
+		r.res = res
+		if cerr := r.afterCommit(ctx); cerr != nil {
+			if err == nil {
+				err = cerr
+			} else {
+				err = fmt.Errorf("%w; %w", err, cerr)
+			}
+		}
+	}
 	res.Duration = time.Since(res.Started)
 	if err != nil {
 		res.Err = err.Error()
@@ -243,6 +258,8 @@ type run struct {
 	state     *publish.State
 	win       window
 	committed bool
+	// published: some window of the run committed.
+	published bool
 }
 
 func (r *run) do(ctx context.Context) (*Result, error) {

@@ -27,6 +27,48 @@ func ParseShard(s string) (Shard, error) {
 	return Shard{K: k, N: n}, nil
 }
 
+// ShardIndexEnv are the environment variables that hand a task its 0-based
+// index among N, in the order ResolveShard reads them: a Kubernetes Indexed
+// Job's completion index, an AWS Batch array job's child index.
+var ShardIndexEnv = []string{"JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"}
+
+// ResolveShard parses a shard as ParseShard does, and also "auto/N": shard
+// K of N where K is 1 + the 0-based index the platform gives the task in
+// the first of ShardIndexEnv that lookup finds. It fails, naming the
+// variables, when neither is set, when the index is not a number in
+// 0..N-1, or when both are set and disagree.
+func ResolveShard(s string, lookup func(string) (string, bool)) (Shard, error) {
+	ns, ok := strings.CutPrefix(strings.TrimSpace(s), "auto/")
+	if !ok {
+		return ParseShard(s)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(ns))
+	if err != nil || n < 1 {
+		return Shard{}, fmt.Errorf("shard %q: want auto/N with N >= 1, such as auto/4", s)
+	}
+	from, index := "", ""
+	for _, name := range ShardIndexEnv {
+		v, set := lookup(name)
+		if !set {
+			continue
+		}
+		if from != "" && strings.TrimSpace(v) != index {
+			return Shard{}, fmt.Errorf("shard %q: %s=%s and %s=%s disagree", s, from, index, name, v)
+		}
+		if from == "" {
+			from, index = name, strings.TrimSpace(v)
+		}
+	}
+	if from == "" {
+		return Shard{}, fmt.Errorf("shard %q: neither %s (a Kubernetes Indexed Job) nor %s (an AWS Batch array job) is set: run it as one of those, or give K/N", s, ShardIndexEnv[0], ShardIndexEnv[1])
+	}
+	i, err := strconv.Atoi(index)
+	if err != nil || i < 0 || i >= n {
+		return Shard{}, fmt.Errorf("shard %q: %s=%q is not an index in 0..%d: the job's completions or array size must be %d", s, from, index, n-1, n)
+	}
+	return Shard{K: i + 1, N: n}, nil
+}
+
 // ShardTenants returns the tenants that belong to shard s, in their order;
 // with N <= 1, every tenant.
 //

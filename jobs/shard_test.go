@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/mallet-etl/mallet/extract"
@@ -133,5 +134,46 @@ func TestParseShard(t *testing.T) {
 	}
 	if got := (jobs.Shard{K: 2, N: 4}).String(); got != "s2of4" {
 		t.Errorf("Shard{2,4}.String() = %q, want s2of4", got)
+	}
+}
+
+func TestResolveShard(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		env  map[string]string
+		want jobs.Shard
+		err  string
+	}{
+		{"none", "", nil, jobs.Shard{}, ""},
+		{"K/N", "2/4", map[string]string{"JOB_COMPLETION_INDEX": "0"}, jobs.Shard{K: 2, N: 4}, ""},
+		{"kubernetes first index", "auto/4", map[string]string{"JOB_COMPLETION_INDEX": "0"}, jobs.Shard{K: 1, N: 4}, ""},
+		{"kubernetes last index", "auto/4", map[string]string{"JOB_COMPLETION_INDEX": "3"}, jobs.Shard{K: 4, N: 4}, ""},
+		{"batch", "auto/3", map[string]string{"AWS_BATCH_JOB_ARRAY_INDEX": "1"}, jobs.Shard{K: 2, N: 3}, ""},
+		{"both agree", "auto/3", map[string]string{"JOB_COMPLETION_INDEX": "2", "AWS_BATCH_JOB_ARRAY_INDEX": "2"}, jobs.Shard{K: 3, N: 3}, ""},
+		{"one shard", "auto/1", map[string]string{"JOB_COMPLETION_INDEX": "0"}, jobs.Shard{K: 1, N: 1}, ""},
+		{"neither set", "auto/4", nil, jobs.Shard{}, "neither JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) nor AWS_BATCH_JOB_ARRAY_INDEX (an AWS Batch array job) is set"},
+		{"index equals N", "auto/4", map[string]string{"JOB_COMPLETION_INDEX": "4"}, jobs.Shard{}, `JOB_COMPLETION_INDEX="4" is not an index in 0..3: the job's completions or array size must be 4`},
+		{"negative index", "auto/4", map[string]string{"AWS_BATCH_JOB_ARRAY_INDEX": "-1"}, jobs.Shard{}, `AWS_BATCH_JOB_ARRAY_INDEX="-1" is not an index in 0..3`},
+		{"index not a number", "auto/4", map[string]string{"JOB_COMPLETION_INDEX": "x"}, jobs.Shard{}, "is not an index"},
+		{"empty index", "auto/4", map[string]string{"JOB_COMPLETION_INDEX": ""}, jobs.Shard{}, "is not an index"},
+		{"both disagree", "auto/4", map[string]string{"JOB_COMPLETION_INDEX": "1", "AWS_BATCH_JOB_ARRAY_INDEX": "2"}, jobs.Shard{}, "JOB_COMPLETION_INDEX=1 and AWS_BATCH_JOB_ARRAY_INDEX=2 disagree"},
+		{"bad N", "auto/0", map[string]string{"JOB_COMPLETION_INDEX": "0"}, jobs.Shard{}, "want auto/N with N >= 1"},
+		{"no N", "auto/", nil, jobs.Shard{}, "want auto/N"},
+		{"auto alone", "auto", nil, jobs.Shard{}, "want K/N"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := jobs.ResolveShard(tt.in, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %v, %v; want an error containing %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
 	}
 }

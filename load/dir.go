@@ -33,7 +33,8 @@ import (
 // (where the file system has no user xattrs, they hash the file instead).
 //
 // Unlike S3, a key cannot be both an object and a folder: with "a" stored,
-// Put("a/b") fails. Empty folders left by Delete stay.
+// Put("a/b") fails. Like S3, which has no folders, the store shows no
+// empty ones: Delete removes the folders it leaves empty, up to the root.
 type Dir struct {
 	root string // absolute and clean
 }
@@ -274,9 +275,25 @@ func (d *Dir) Delete(ctx context.Context, keys ...string) error {
 		}
 		if err != nil && !isNotExist(notExistIfNotDir(err)) {
 			errs = append(errs, d.errorf("delete", key, err))
+			continue
 		}
+		d.removeEmptyParents(filepath.Dir(p))
 	}
 	return errors.Join(errs...)
+}
+
+// removeEmptyParents removes dir and its parents while they are empty,
+// stopping below the root: a clean-up that deletes old runs leaves no
+// empty run folders behind. A folder that is not empty (or that a
+// concurrent Put just filled) stops it; writeFile recreates a folder
+// removed under it.
+func (d *Dir) removeEmptyParents(dir string) {
+	for dir != d.root && strings.HasPrefix(dir, d.root+string(filepath.Separator)) {
+		if os.Remove(dir) != nil {
+			return
+		}
+		dir = filepath.Dir(dir)
+	}
 }
 
 // AbortIncomplete removes the temp files of unfinished writes under prefix,
@@ -328,15 +345,23 @@ func tmpTarget(key string) (string, bool) {
 func (d *Dir) writeFile(ctx context.Context, key string, m *meter) (n int64, etag string, err error) {
 	p := d.path(key)
 	dir, base := filepath.Split(p)
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
-		return 0, "", err
-	}
 	if len(base) > maxTmpBase {
 		base = base[:maxTmpBase]
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+base+".*")
-	if err != nil {
-		return 0, "", err
+	var f *os.File
+	// A Delete that empties the folder removes it; between MkdirAll and
+	// CreateTemp that can happen, so a vanished folder is made again.
+	for attempt := 0; ; attempt++ {
+		if err := os.MkdirAll(dir, dirPerm); err != nil {
+			return 0, "", err
+		}
+		f, err = os.CreateTemp(dir, tmpPrefix+base+".*")
+		if err == nil {
+			break
+		}
+		if !isNotExist(err) || attempt == 10 {
+			return 0, "", err
+		}
 	}
 	defer func() {
 		if err != nil {

@@ -563,3 +563,39 @@ func TestStoreS3Retry(t *testing.T) {
 		t.Errorf("failed %d requests once (%v), want 2: a part and a conditional PUT", len(failed), failed)
 	}
 }
+
+// TestStoreDirDeleteFolders: deleting the last object of a folder removes
+// the folders left empty, up to the root and no further, and a Put into a
+// removed folder makes it again.
+func TestStoreDirDeleteFolders(t *testing.T) {
+	root := t.TempDir()
+	d, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, k := range []string{"j/data/dt=1/run1/part-0", "j/data/dt=1/run1/part-1", "j/data/dt=1/run2/part-0"} {
+		if _, err := d.Put(ctx, k, strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Delete(ctx, "j/data/dt=1/run1/part-0", "j/data/dt=1/run1/part-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "j/data/dt=1/run1")); !os.IsNotExist(err) {
+		t.Errorf("run1's folder after deleting its objects: got %v, want it gone", err)
+	}
+	if err := d.Delete(ctx, "j/data/dt=1/run2/part-0"); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatalf("the root must stay: %v", err)
+	}
+	if len(ents) != 0 {
+		t.Errorf("root after deleting every object: got %d entries, want none", len(ents))
+	}
+	if _, err := d.Put(ctx, "j/data/dt=1/run1/part-0", strings.NewReader("y")); err != nil {
+		t.Errorf("put into a removed folder: %v", err)
+	}
+}

@@ -10,6 +10,13 @@
 //	mallet_tenants_failed_total{mallet_job}         tenants_failed
 //	mallet_run_duration_seconds{mallet_job}         run_duration_seconds
 //	mallet_last_success_timestamp_seconds{...}      last_success_timestamp_seconds
+//	mallet_post_commit_steps_total{mallet_job, step, outcome}
+//	                                                post_commit_steps ["glue:unchanged", ...]
+//
+// A run that published but whose Glue sync or SPICE refresh failed (exit
+// code 5) counts as a success in mallet_runs_total, since its data is
+// published; the failed step counts in mallet_post_commit_steps_total with
+// outcome="failed".
 package metrics
 
 import (
@@ -45,6 +52,10 @@ func OutcomeOf(err error) string {
 		return Partial
 	case errors.Is(err, jobs.ErrLocked):
 		return Locked
+	case errors.Is(err, jobs.ErrCatalog) && !errors.Is(err, jobs.ErrFailed):
+		// Published; the step's failure counts on its own, even when
+		// a shutdown cut the step short.
+		return Success
 	case errors.Is(err, context.Canceled):
 		return Cancelled
 	}
@@ -60,6 +71,8 @@ type Run struct {
 	TenantsFailed int
 	Duration      time.Duration
 	End           time.Time
+	// Steps are the steps after the commit (jobs.Result.Steps).
+	Steps []jobs.Step
 }
 
 // RunOf summarises a run from what jobs.Run returned; res may be nil.
@@ -67,6 +80,7 @@ func RunOf(job string, res *jobs.Result, err error) Run {
 	r := Run{Job: job, Outcome: OutcomeOf(err), End: time.Now()}
 	if res != nil {
 		r.Rows, r.Bytes, r.TenantsFailed, r.Duration = res.Rows, res.Bytes, res.Failed+len(res.Servers), res.Duration
+		r.Steps = res.Steps
 	}
 	return r
 }
@@ -85,6 +99,13 @@ func (r Run) LogAttrs() []any {
 	if r.Outcome == Success {
 		attrs = append(attrs, "last_success_timestamp_seconds", r.End.Unix())
 	}
+	if len(r.Steps) > 0 {
+		steps := make([]string, len(r.Steps))
+		for i, s := range r.Steps {
+			steps[i] = s.Step + ":" + s.Outcome
+		}
+		attrs = append(attrs, "post_commit_steps", steps)
+	}
 	return attrs
 }
 
@@ -99,6 +120,7 @@ type Metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	inProgress  *prometheus.GaugeVec
 	reloads     *prometheus.CounterVec
+	steps       *prometheus.CounterVec
 }
 
 // New returns metrics registered in a new registry, with the Go runtime and
@@ -141,8 +163,12 @@ func New() *Metrics {
 			Name: "mallet_config_reloads_total",
 			Help: "Config reloads on SIGHUP by outcome (success, failed).",
 		}, []string{"outcome"}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mallet_post_commit_steps_total",
+			Help: "Steps after a commit by job, step (glue, quicksight) and outcome (unchanged, created, updated, started, completed, failed).",
+		}, []string{"mallet_job", "step", "outcome"}),
 	}
-	m.reg.MustRegister(m.runs, m.rows, m.bytes, m.failed, m.duration, m.lastSuccess, m.inProgress, m.reloads,
+	m.reg.MustRegister(m.runs, m.rows, m.bytes, m.failed, m.duration, m.lastSuccess, m.inProgress, m.reloads, m.steps,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -165,6 +191,9 @@ func (m *Metrics) Observe(r Run) {
 	m.runs.WithLabelValues(r.Job, r.Outcome).Inc()
 	if r.Outcome == Skipped {
 		return
+	}
+	for _, s := range r.Steps {
+		m.steps.WithLabelValues(r.Job, s.Step, s.Outcome).Inc()
 	}
 	m.rows.WithLabelValues(r.Job).Add(float64(r.Rows))
 	m.bytes.WithLabelValues(r.Job).Add(float64(r.Bytes))

@@ -23,6 +23,10 @@ func TestOutcomeOf(t *testing.T) {
 		{fmt.Errorf("job x: every tenant failed: %w", jobs.ErrFailed), Failed},
 		{fmt.Errorf("job x: lease held by another run: %w", jobs.ErrLocked), Locked},
 		{fmt.Errorf("job x: %w: %w", fmt.Errorf("shutdown: %w", context.Canceled), jobs.ErrFailed), Cancelled},
+		{fmt.Errorf("job x: %w: glue: get table: denied", jobs.ErrCatalog), Success},
+		{fmt.Errorf("job x: %w: glue: %w", jobs.ErrCatalog, context.Canceled), Success},
+		{fmt.Errorf("%w; %w", fmt.Errorf("job x: skipped: %w", jobs.ErrPartial), jobs.ErrCatalog), Partial},
+		{fmt.Errorf("%w; %w", fmt.Errorf("window 2: %w", jobs.ErrFailed), jobs.ErrCatalog), Failed},
 	} {
 		if got := OutcomeOf(tc.err); got != tc.want {
 			t.Errorf("OutcomeOf(%v) = %s, want %s", tc.err, got, tc.want)
@@ -38,6 +42,10 @@ func TestObserveAndServe(t *testing.T) {
 	m.Observe(Run{Job: "a", Outcome: Partial, Rows: 5, Bytes: 50, TenantsFailed: 2, Duration: time.Second, End: end.Add(time.Hour)})
 	m.Skip("a")
 	m.Reload(fmt.Errorf("bad"))
+	m.Observe(Run{Job: "b", Outcome: Success, End: end, Steps: []jobs.Step{
+		{Step: jobs.StepGlue, Outcome: "unchanged"}, {Step: jobs.StepQuickSight, Outcome: jobs.StepFailed}}})
+	m.Observe(Run{Job: "b", Outcome: Success, End: end, Steps: []jobs.Step{
+		{Step: jobs.StepGlue, Outcome: "unchanged"}, {Step: jobs.StepQuickSight, Outcome: jobs.StepStarted}}})
 
 	rec := httptest.NewRecorder()
 	m.Handler(slog.New(slog.DiscardHandler)).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -54,6 +62,9 @@ func TestObserveAndServe(t *testing.T) {
 		`mallet_run_duration_seconds_count{mallet_job="a"} 2`,
 		`mallet_last_success_timestamp_seconds{mallet_job="a"} 1.8e+09`,
 		`mallet_config_reloads_total{outcome="failed"} 1`,
+		`mallet_post_commit_steps_total{mallet_job="b",outcome="unchanged",step="glue"} 2`,
+		`mallet_post_commit_steps_total{mallet_job="b",outcome="failed",step="quicksight"} 1`,
+		`mallet_post_commit_steps_total{mallet_job="b",outcome="started",step="quicksight"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
@@ -79,5 +90,10 @@ func TestLogAttrsMatchMetricNames(t *testing.T) {
 	}
 	if got := keys["last_success_timestamp_seconds"]; got != int64(5) {
 		t.Errorf("last_success_timestamp_seconds = %v, want 5", got)
+	}
+	r.Steps = []jobs.Step{{Step: jobs.StepGlue, Outcome: "updated"}}
+	attrs = r.LogAttrs()
+	if got := fmt.Sprint(attrs[len(attrs)-2:]); got != "[post_commit_steps [glue:updated]]" {
+		t.Errorf("post-commit steps logged as %s, want [post_commit_steps [glue:updated]]", got)
 	}
 }

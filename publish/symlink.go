@@ -47,31 +47,55 @@ func symlinkText(ctx context.Context, st load.Store, p *Partition) ([]byte, erro
 }
 
 // WriteSymlink is the symlink step: it makes the symlink manifest of
-// partition date match the state s, after the commit; unchanged is true
-// when it already did. Replacing it is one PUT, so a reader sees the old
-// list or the new one. Errors are the store's; the next run's RollForward
-// finishes what a failure leaves.
+// partition date match the state committed now, after the commit of s;
+// unchanged is true when it already did. The list is derived from the
+// state read from the store just before the write, not from s: a run
+// stalled after its commit (a frozen VM, SIGSTOP) may resume after a newer
+// run committed and wrote the symlink, and writing s's list would roll
+// readers back. Should the state change during the write, the symlink is
+// derived again. Replacing it is one PUT, so a reader sees the old list or
+// the new one. Errors are the store's; the next run's RollForward finishes
+// what a failure leaves.
 func WriteSymlink(ctx context.Context, st load.Store, s *State, date string) (unchanged bool, err error) {
-	p := s.Partitions[date]
-	if p == nil {
-		return true, nil
-	}
-	text, err := symlinkText(ctx, st, p)
+	shard := ParseShardName(s.Shard)
+	key := SymlinkKey(s.Job, date, shard)
+	cur, err := ReadState(ctx, st, s.Job, shard)
 	if err != nil {
 		return false, fmt.Errorf("symlink of dt=%s: %w", date, err)
 	}
-	key := SymlinkKey(s.Job, date, ParseShardName(s.Shard))
-	if rc, _, err := st.Get(ctx, key); err == nil {
-		cur, rerr := io.ReadAll(rc)
-		rc.Close()
-		if rerr == nil && bytes.Equal(cur, text) {
-			return true, nil
+	unchanged = true
+	for attempt := 0; ; attempt++ {
+		p := cur.Partitions[date]
+		if p == nil {
+			return unchanged, nil // reset since: nothing of it to show
 		}
+		text, err := symlinkText(ctx, st, p)
+		if err != nil {
+			return false, fmt.Errorf("symlink of dt=%s: %w", date, err)
+		}
+		same := false
+		if rc, _, err := st.Get(ctx, key); err == nil {
+			b, rerr := io.ReadAll(rc)
+			rc.Close()
+			same = rerr == nil && bytes.Equal(b, text)
+		}
+		if !same {
+			if _, err := st.Put(ctx, key, bytes.NewReader(text)); err != nil {
+				return false, fmt.Errorf("write symlink: %w", err)
+			}
+			unchanged = false
+		}
+		// A commit that landed while the list was derived and written
+		// may have had its own symlink overwritten: derive it again.
+		after, err := ReadState(ctx, st, s.Job, shard)
+		if err != nil {
+			return false, fmt.Errorf("symlink of dt=%s: %w", date, err)
+		}
+		if after.etag == cur.etag || attempt == 3 {
+			return unchanged, nil
+		}
+		cur = after
 	}
-	if _, err := st.Put(ctx, key, bytes.NewReader(text)); err != nil {
-		return false, fmt.Errorf("write symlink: %w", err)
-	}
-	return false, nil
 }
 
 // RollForward finishes the last commit of s: a run stopped between its

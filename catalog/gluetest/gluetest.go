@@ -327,6 +327,7 @@ func checkRequest(r *http.Request) *apiError {
 
 func writeError(w http.ResponseWriter, e apiError) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Requestid", "gluetest")
 	w.WriteHeader(e.status)
 	json.NewEncoder(w).Encode(map[string]string{"__type": e.code, "Message": e.msg})
 }

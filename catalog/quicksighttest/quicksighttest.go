@@ -51,7 +51,8 @@ type Outcome struct {
 	// CANCELLED, or RUNNING for one that never ends.
 	Status string
 	// Polls is the number of DescribeIngestion calls that see the
-	// ingestion RUNNING before its final status; default 1.
+	// ingestion RUNNING before one sees its final status; 0: the first
+	// sees it.
 	Polls int
 	// ErrorType and ErrorMessage fill ErrorInfo of a FAILED ingestion.
 	ErrorType, ErrorMessage string
@@ -131,9 +132,6 @@ func Setenv(t testing.TB, url string) {
 func (s *Server) AddDataset(account, dataset string, o Outcome) {
 	if o.Status == "" {
 		o.Status = "COMPLETED"
-	}
-	if o.Polls == 0 {
-		o.Polls = 1
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -318,12 +316,12 @@ func (s *Server) do(op, account, dataset, id string, body map[string]any) (int, 
 	}
 	// Each description moves the ingestion on: RUNNING for o.Polls
 	// calls, then its outcome.
-	switch {
-	case in.Status == "INITIALIZED" || (in.Status == "RUNNING" && in.polls < o.Polls):
+	if in.Status == "INITIALIZED" || in.Status == "RUNNING" {
 		in.Status = "RUNNING"
+		if in.polls >= o.Polls {
+			in.Status = o.Status
+		}
 		in.polls++
-	case in.Status == "RUNNING":
-		in.Status = o.Status
 	}
 	ing := map[string]any{
 		"Arn": arn, "IngestionId": id, "IngestionStatus": in.Status,

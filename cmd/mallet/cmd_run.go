@@ -24,18 +24,22 @@ type runCmd struct {
 	report          string
 }
 
-const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N] [--report FILE] [--shutdown-timeout 25s] [--config FILE]
+const runUsage = `mallet run job NAME [--date YYYY-MM-DD | --from D [--to D] [--force]] [--dry-run] [--shard K/N|auto/N] [--report FILE] [--shutdown-timeout 25s] [--config FILE]
 
 Runs one job now: its query over every tenant database, merged, written and
 published to the job's output. The exit code tells the outcome: 0 success,
 1 failed and nothing published, 2 usage or config error, 3 published without
 some tenants (on_tenant_error: skip), 4 another run of the job holds its
-lease. --from/--to backfill every window of those dates in order, skipping
+lease, 5 published, but the Glue catalog sync or a QuickSight refresh after
+the commit failed (the next run tries again). --from/--to backfill every window of those dates in order, skipping
 windows already committed (--force runs them again); see docs/publishing.md.
 
 On SIGTERM or SIGINT the run gets --shutdown-timeout to finish; then it is
 cancelled, publishes nothing and exits 1. --shard K/N (or MALLET_SHARD) runs
-only shard K of N of the tenants; N such runs cover every tenant once.`
+only shard K of N of the tenants; N such runs cover every tenant once.
+--shard auto/N takes K from the index a Kubernetes Indexed Job
+(JOB_COMPLETION_INDEX) or an AWS Batch array job (AWS_BATCH_JOB_ARRAY_INDEX)
+gives the task, plus one.`
 
 // parseInterleaved parses flags that may come before or after positional
 // arguments, and returns the positional ones.

@@ -23,7 +23,7 @@ import (
 	"github.com/mallet-etl/mallet/metrics"
 )
 
-const scheduleUsage = `mallet schedule [--listen :9090] [--max-concurrent-jobs 2] [--shutdown-timeout 25s] [--shard K/N] [--config FILE]
+const scheduleUsage = `mallet schedule [--listen :9090] [--max-concurrent-jobs 2] [--shutdown-timeout 25s] [--shard K/N|auto/N] [--config FILE]
 
 Runs every job that has a schedule, on its cron schedule in the job's time
 zone, until SIGTERM or SIGINT, and prints each job's next run time at start.
@@ -368,11 +368,11 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 
 // shardFlag registers --shard (default $MALLET_SHARD), for run and schedule.
 func shardFlag(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "shard", os.Getenv("MALLET_SHARD"), "run only shard K of N of the tenants, as K/N (env MALLET_SHARD)")
+	fs.StringVar(p, "shard", os.Getenv("MALLET_SHARD"), "run only shard K of N of the tenants, as K/N, or auto/N to take K from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX (env MALLET_SHARD)")
 }
 
 func parseShard(s string) (jobs.Shard, error) {
-	sh, err := jobs.ParseShard(s)
+	sh, err := jobs.ResolveShard(s, os.LookupEnv)
 	if err != nil {
 		return jobs.Shard{}, usageErrorf("--shard: %v", err)
 	}

@@ -24,6 +24,7 @@ const (
 	exitUsage   = 2 // bad command line or config
 	exitPartial = 3 // published without some tenants (on_tenant_error: skip)
 	exitLocked  = 4 // another run of the job holds its lease; nothing done
+	exitCatalog = 5 // published, but the catalog or a dashboard refresh failed
 )
 
 func main() {
@@ -101,6 +102,10 @@ func exitCode(err error) int {
 		return exitPartial
 	case errors.Is(err, jobs.ErrLocked):
 		return exitLocked
+	case errors.Is(err, jobs.ErrFailed):
+		return exitFailed
+	case errors.Is(err, jobs.ErrCatalog):
+		return exitCatalog
 	}
 	return exitFailed
 }
@@ -150,7 +155,8 @@ shutdown. A second signal ends the process at once.
 
 Exit codes: 0 success, 1 failed (nothing published), 2 usage or config
 error, 3 published without some tenants (on_tenant_error: skip), 4 another
-run of the job holds its lease (nothing done).
+run of the job holds its lease (nothing done), 5 published, but the catalog
+or a dashboard refresh failed (the next run tries again).
 `
 
 func runMain(ctx context.Context, args []string) error {

@@ -26,11 +26,23 @@ type runReport struct {
 	Tenants    []tenantReport `json:"tenants"`
 	// Servers lists the servers that could not list their databases: a
 	// failure of the server, whose tenants are unknown, not of a tenant.
-	Servers  []jobs.ServerFailure `json:"servers_failed,omitempty"`
-	Objects  []objectReport       `json:"objects"`
-	Totals   totalsReport         `json:"totals"`
-	Error    string               `json:"error,omitempty"`
-	ExitCode int                  `json:"exit_code"`
+	Servers []jobs.ServerFailure `json:"servers_failed,omitempty"`
+	Objects []objectReport       `json:"objects"`
+	Totals  totalsReport         `json:"totals"`
+	// Steps are what the run did after its commit: the Glue catalog
+	// sync and SPICE refreshes; absent when the job has neither.
+	Steps    []stepReport `json:"steps,omitempty"`
+	Error    string       `json:"error,omitempty"`
+	ExitCode int          `json:"exit_code"`
+}
+
+type stepReport struct {
+	Step       string `json:"step"`    // glue or quicksight
+	Target     string `json:"target"`  // database.table or dataset id
+	Outcome    string `json:"outcome"` // unchanged, created, updated, started, completed or failed
+	Detail     string `json:"detail,omitempty"`
+	Error      string `json:"error,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
 }
 
 type tenantReport struct {
@@ -99,6 +111,10 @@ func newReport(res *jobs.Result, err error) runReport {
 	for _, o := range res.Objects {
 		r.Objects = append(r.Objects, objectReport{URI: o.URI, Key: o.Key, Rows: o.Rows, Bytes: o.Bytes, SHA256: o.SHA256})
 		r.Totals.ObjectBytes += o.Bytes
+	}
+	for _, st := range res.Steps {
+		r.Steps = append(r.Steps, stepReport{Step: st.Step, Target: st.Target, Outcome: st.Outcome,
+			Detail: st.Detail, Error: st.Error, DurationMS: st.Duration.Milliseconds()})
 	}
 	r.Totals.Tenants = len(res.Tenants)
 	r.Totals.Rows, r.Totals.Bytes, r.Totals.Objects = res.Rows, res.Bytes, len(res.Objects)
@@ -188,6 +204,18 @@ func printSummary(w io.Writer, res *jobs.Result) {
 		ot.print(w)
 	} else if res.Err == "" && ran > 0 {
 		fmt.Fprintln(w, "\nno rows: the partition is empty")
+	}
+	if len(res.Steps) > 0 {
+		fmt.Fprintln(w, "\nafter the commit:")
+		st := &table{wide: true}
+		for _, s := range res.Steps {
+			what := s.Detail
+			if s.Error != "" {
+				what = s.Error
+			}
+			st.add("  "+s.Step, s.Target, s.Outcome, what)
+		}
+		st.print(w)
 	}
 	if res.Err != "" {
 		fmt.Fprintf(w, "\nerror: %s\n", res.Err)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/internal/testdb"
+	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/publish"
 )
 
@@ -601,6 +603,49 @@ func testRunJobShardFlag(t *testing.T, bin string) {
 		t.Errorf("the shards cover %d tenants, want 6: %v", len(seen), seen)
 	}
 
+	// auto/N takes K from the platform's 0-based index: a Kubernetes
+	// Indexed Job's pods and a Batch array's children, 0..N-1, give the
+	// same split as 1/N..N/N.
+	for _, indexVar := range []string{"JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"} {
+		covered := 0
+		for k := 1; k <= n; k++ {
+			cmd := exec.Command(bin, "run", "job", "fast", "--dry-run", "--config", cfg, "--log-format", "json")
+			cmd.Env = append(withoutShardEnv(), "MALLET_SHARD=auto/3", fmt.Sprintf("%s=%d", indexVar, k-1))
+			stdout, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s=%d: %v", indexVar, k-1, err)
+			}
+			var dbs []string
+			for line := range strings.SplitSeq(string(stdout), "\n") {
+				if db, ok := strings.CutPrefix(strings.TrimSpace(line), "db1/"); ok {
+					dbs = append(dbs, db)
+					covered++
+					if seen[db] != k {
+						t.Errorf("%s=%d: %s, which --shard %d/%d does not run", indexVar, k-1, db, k, n)
+					}
+				}
+			}
+			t.Logf("%s=%d runs %v", indexVar, k-1, dbs)
+		}
+		if covered != 6 {
+			t.Errorf("%s=0..%d cover %d tenants, want 6", indexVar, n-1, covered)
+		}
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "neither JOB_COMPLETION_INDEX"},
+		{[]string{"JOB_COMPLETION_INDEX=3"}, "not an index in 0..2"},
+	} {
+		cmd := exec.Command(bin, "run", "job", "fast", "--dry-run", "--config", cfg, "--shard", "auto/3")
+		cmd.Env = append(withoutShardEnv(), tc.env...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || cmd.ProcessState.ExitCode() != exitUsage || !strings.Contains(string(out), tc.want) {
+			t.Errorf("--shard auto/3 with %v: got %v, %q; want exit %d saying %q", tc.env, err, out, exitUsage, tc.want)
+		}
+	}
+
 	// Real runs of 8 shards over 6 tenants (so some shards are empty) into
 	// one partition: every run succeeds, and the partition holds each
 	// tenant's part once, named after its shard.
@@ -635,6 +680,19 @@ func testRunJobShardFlag(t *testing.T, bin string) {
 	if err := cmd.Run(); err == nil || cmd.ProcessState.ExitCode() != exitUsage {
 		t.Errorf("--shard 4/3: got %v, want exit %d", err, exitUsage)
 	}
+}
+
+// withoutShardEnv is the test's environment without the variables that
+// choose a shard.
+func withoutShardEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name != "MALLET_SHARD" && !slices.Contains(jobs.ShardIndexEnv, name) {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 func mustZone(t *testing.T, name string) *time.Location {

@@ -10,6 +10,7 @@ package s3test
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -86,6 +87,13 @@ func (s *Server) Requests(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ops[op]
+}
+
+// AllRequests returns the number of requests per S3 operation so far.
+func (s *Server) AllRequests() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.ops)
 }
 
 func (s *Server) count(r *http.Request) {
