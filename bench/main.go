@@ -1,4 +1,5 @@
-// Command bench is mallet's end-to-end benchmark harness (issue 7). It is
+// Command bench is mallet's end-to-end benchmark harness: it checks that
+// mallet streams at close to the MySQL wire's speed in constant memory. It is
 // not part of the test suite. It creates the data set in a local MariaDB
 // (cached between runs), times the mysql client as the ceiling and the real
 // mallet binary (built with -tags nodemo) to a local folder and to an
@@ -7,9 +8,14 @@
 //	go run ./bench                      # 3 runs, 2M-row tenant + 200 x 10k
 //	go run ./bench -rss-rows 10000000   # also the memory check on 10M rows
 //	go run ./bench -profile /tmp/prof   # CPU profiles of each mallet run
+//
+// Besides the mail table it runs a table of large values (-large rows of a
+// 1 MiB compressible LONGTEXT each), for the memory and file size that one
+// big value costs.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -33,6 +39,8 @@ type options struct {
 	rows      int64
 	fleet     int
 	fleetRows int64
+	fleetConc int
+	large     int64
 	rssRows   int64
 	runs      int
 	only      string
@@ -47,6 +55,8 @@ func main() {
 	flag.Int64Var(&o.rows, "rows", 2_000_000, "rows of the big tenant")
 	flag.IntVar(&o.fleet, "fleet", 200, "tenants of the fleet (0: skip the fleet)")
 	flag.Int64Var(&o.fleetRows, "fleet-rows", 10_000, "rows per fleet tenant")
+	flag.IntVar(&o.fleetConc, "fleet-concurrency", 8, "tenants extracted at once in the fleet runs (the source's concurrency)")
+	flag.Int64Var(&o.large, "large", 100, "rows of the large-values table, 1 MiB of text each (0: skip)")
 	flag.Int64Var(&o.rssRows, "rss-rows", 0, "also run mallet on a tenant of this many rows, for the memory check (e.g. 10000000)")
 	flag.IntVar(&o.runs, "runs", 3, "runs of every scenario; medians are reported")
 	flag.StringVar(&o.only, "only", "", "comma-separated scenario names to run (default all)")
@@ -101,6 +111,11 @@ func run(ctx context.Context, o options) error {
 	if err := prepare(ctx, o.dsn, big, o.rows, fleet, o.fleetRows); err != nil {
 		return err
 	}
+	if o.large > 0 {
+		if err := prepareLarge(ctx, o.dsn, largeDB, o.large); err != nil {
+			return err
+		}
+	}
 	huge := ""
 	if o.rssRows > 0 {
 		huge = fmt.Sprintf("mbench_r%d", o.rssRows)
@@ -117,6 +132,9 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("build mallet: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(work, "mail.sql"), []byte("SELECT * FROM mail\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(work, "doc.sql"), []byte("SELECT * FROM doc\n"), 0o644); err != nil {
 		return err
 	}
 
@@ -161,19 +179,33 @@ func run(ctx context.Context, o options) error {
 		return s, err
 	})
 	m := &malletRunner{bin: bin, work: work, dsn: o.dsn, profile: o.profile}
+	where := map[string]string{"local": "a local folder", "s3": "S3 on loopback"}
 	for _, format := range []string{"parquet", "csv", "csv.gz"} {
 		for _, to := range []string{"local", "s3"} {
 			name := "mallet-" + format + "-" + to
-			add(name, "mallet run job, "+format+" to "+map[string]string{"local": "a local folder", "s3": "S3 on loopback"}[to], o.rows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^"+big+"$", format, to)
+			add(name, "mallet run job, "+format+" to "+where[to], o.rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, job{match: "^" + big + "$", format: format, to: to})
 			})
 		}
 	}
 	if o.fleet > 0 {
-		for _, format := range []string{"parquet", "csv"} {
-			name := "mallet-fleet-" + format + "-local"
-			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.fleet, o.fleetRows, format), int64(o.fleet)*o.fleetRows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^mbench_f[0-9]{3}$", format, "local")
+		for _, to := range []string{"local", "s3"} {
+			for _, format := range []string{"parquet", "csv"} {
+				name := "mallet-fleet-" + format + "-" + to
+				what := fmt.Sprintf("mallet run job, %d tenants x %d rows at concurrency %d, %s to %s", o.fleet, o.fleetRows, o.fleetConc, format, where[to])
+				add(name, what, int64(o.fleet)*o.fleetRows, func(ctx context.Context, i int) (sample, error) {
+					return m.run(ctx, name, i, job{match: "^mbench_f[0-9]{3}$", format: format, to: to, concurrency: o.fleetConc})
+				})
+			}
+		}
+	}
+	if o.large > 0 {
+		for _, sc := range [][2]string{{"parquet", "local"}, {"parquet", "s3"}, {"csv.gz", "local"}} {
+			format, to := sc[0], sc[1]
+			name := "mallet-large-" + format + "-" + to
+			what := fmt.Sprintf("mallet run job, %d rows of a 1 MiB compressible LONGTEXT, %s to %s", o.large, format, where[to])
+			add(name, what, o.large, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, job{match: "^" + largeDB + "$", format: format, to: to, query: "doc.sql"})
 			})
 		}
 	}
@@ -181,7 +213,7 @@ func run(ctx context.Context, o options) error {
 		for _, format := range []string{"parquet", "csv"} {
 			name := fmt.Sprintf("mallet-%dM-%s-local", o.rssRows/1_000_000, format)
 			add(name, fmt.Sprintf("mallet run job, %d rows, %s to a local folder (memory check)", o.rssRows, format), o.rssRows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^"+huge+"$", format, "local")
+				return m.run(ctx, name, i, job{match: "^" + huge + "$", format: format, to: "local"})
 			})
 		}
 	}
@@ -270,8 +302,19 @@ type malletRunner struct {
 	bin, work, dsn, profile string
 }
 
-// run runs "mallet run job bench" over the tenants matching match.
-func (m *malletRunner) run(ctx context.Context, name string, i int, match, format, to string) (sample, error) {
+// job is what one mallet scenario runs: the query file (default mail.sql)
+// over the tenants matching match, to a local folder or S3, with the
+// source's concurrency (default 4).
+type job struct {
+	match, format, to, query string
+	concurrency              int
+}
+
+// run runs "mallet run job bench".
+func (m *malletRunner) run(ctx context.Context, name string, i int, j job) (sample, error) {
+	query := cmp.Or(j.query, "mail.sql")
+	concurrency := cmp.Or(j.concurrency, 4)
+	format, to := j.format, j.to
 	dir := filepath.Join(m.work, name)
 	if err := os.RemoveAll(dir); err != nil {
 		return sample{}, err
@@ -306,7 +349,7 @@ sources:
         dsn: "${BENCH_DSN}"
     tenants:
       match: %q
-    concurrency: 4
+    concurrency: %d
 jobs:
   bench:
     source: bench
@@ -314,7 +357,7 @@ jobs:
     output:
       to: %q
       format: %s
-`, match, filepath.Join(m.work, "mail.sql"), out, format)
+`, j.match, concurrency, filepath.Join(m.work, query), out, format)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		return sample{}, err

@@ -170,6 +170,11 @@ type Job struct {
 	// RunTimeout bounds a whole run; when it passes, the run is cancelled
 	// and publishes nothing. 0 means no bound.
 	RunTimeout time.Duration `yaml:"run_timeout"`
+	// CatchUp is how far back a window-mode run without --date looks for
+	// windows to publish: every window in it that is not committed is
+	// run. 0 in the file means the default: 7 days for a daily job, 48
+	// hours for an hourly one (see jobs.CatchUp).
+	CatchUp time.Duration `yaml:"catch_up"`
 
 	Name     string         `yaml:"-"`
 	SQL      string         `yaml:"-"` // the query file's text
@@ -208,7 +213,19 @@ type Athena struct {
 	// Nil in the file means unset (inherit); after Parse a job's Glue is
 	// never nil.
 	Glue *bool `yaml:"glue"`
+	// FirstDate (yyyy-mm-dd) is the first date of the table's projected
+	// dt range, and so the earliest date a run may publish: a partition
+	// before it would be invisible to Athena. Unset means
+	// DefaultFirstDate.
+	FirstDate string `yaml:"first_date"`
+	// First is FirstDate parsed, midnight in the job's zone.
+	First time.Time `yaml:"-" json:"-"`
 }
+
+// DefaultFirstDate is the first projected date of a job that sets no
+// athena.first_date: far enough back for any backfill, at the price of
+// listing every day since when a query has no dt filter.
+const DefaultFirstDate = "2000-01-01"
 
 // UsesGlue reports whether runs keep the table in the Glue Data Catalog.
 func (a Athena) UsesGlue() bool { return a.Glue != nil && *a.Glue }
@@ -555,7 +572,7 @@ func (p *parser) validate(c *Config) {
 	if len(c.Sources) == 0 {
 		p.addf(p.line("sources"), "", "no sources: declare at least one tenant group under sources:")
 	}
-	for _, name := range sortedKeys(c.Sources) {
+	for _, name := range slices.Sorted(maps.Keys(c.Sources)) {
 		src := c.Sources[name]
 		if src == nil {
 			p.addf(p.line("sources", name), "", "source %s is empty", name)
@@ -568,7 +585,7 @@ func (p *parser) validate(c *Config) {
 	if len(c.Jobs) == 0 {
 		p.addf(p.line("jobs"), "", "no jobs: declare at least one job under jobs:")
 	}
-	for _, name := range sortedKeys(c.Jobs) {
+	for _, name := range slices.Sorted(maps.Keys(c.Jobs)) {
 		job := c.Jobs[name]
 		if job == nil {
 			p.addf(p.line("jobs", name), "", "job %s is empty", name)
@@ -739,7 +756,7 @@ func (p *parser) validateJob(c *Config, j *Job) {
 	if j.Source == "" {
 		p.addf(at(), "", "job %s: no source", j.Name)
 	} else if _, ok := c.Sources[j.Source]; !ok {
-		p.addf(at("source"), fmt.Sprintf("sources are: %s", strings.Join(sortedKeys(c.Sources), ", ")), "job %s: unknown source %q", j.Name, j.Source)
+		p.addf(at("source"), fmt.Sprintf("sources are: %s", strings.Join(slices.Sorted(maps.Keys(c.Sources)), ", ")), "job %s: unknown source %q", j.Name, j.Source)
 	}
 	j.Location = c.Location
 	if j.Timezone != "" {
@@ -856,6 +873,17 @@ func (p *parser) validateAthena(c *Config, j *Job, at func(path ...string) int) 
 		j.Athena.Table = strings.ToLower(strings.ReplaceAll(j.Name, "-", "_"))
 	}
 	glueAt := at("athena", "glue")
+	if j.Athena.FirstDate == "" {
+		j.Athena.FirstDate = c.Athena.FirstDate
+	}
+	if j.Athena.FirstDate == "" {
+		j.Athena.FirstDate = DefaultFirstDate
+	}
+	if d, err := time.ParseInLocation(time.DateOnly, j.Athena.FirstDate, j.Location); err != nil {
+		p.addf(at("athena", "first_date"), "a date such as 2024-01-01", "job %s: athena.first_date %q is not yyyy-mm-dd", j.Name, j.Athena.FirstDate)
+	} else {
+		j.Athena.First = d
+	}
 	if j.Athena.Glue == nil {
 		glueAt = p.line("athena", "glue")
 		on := c.Athena.UsesGlue()
@@ -980,7 +1008,5 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
-
 // JobNames returns the job names in order.
-func (c *Config) JobNames() []string { return sortedKeys(c.Jobs) }
+func (c *Config) JobNames() []string { return slices.Sorted(maps.Keys(c.Jobs)) }

@@ -13,6 +13,9 @@ import (
 // tenant keeps the test quick under -race; TestDemoSubprocess in
 // cmd/mallet compares three with MariaDB.
 func TestLoadMatchesSample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the sample into the embedded engine for many seconds: not in -short")
+	}
 	s, err := Start(t.Context(), Options{Tenants: 1})
 	if err != nil {
 		t.Fatal(err)

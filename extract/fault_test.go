@@ -317,6 +317,9 @@ func killSession(t *testing.T, db *sql.DB, tag string) error {
 // the query timeout: the server stops the statement on time, and the error
 // says it was the timeout.
 func TestQueryTimeoutLockedTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test that waits out timeouts: not in -short")
+	}
 	db := testdb.Open(t)
 	name := testdb.Prefix() + "lock"
 	testdb.Create(t, db, name)

@@ -3,6 +3,7 @@ package extract
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -124,19 +125,10 @@ func ParseQuery(sql string) (*Query, error) {
 			return nil, fmt.Errorf("%w: keyword %s is not allowed", ErrNotReadOnly, w)
 		}
 	}
-	if first == "WITH" && !contains(words, "SELECT") {
+	if first == "WITH" && !slices.Contains(words, "SELECT") {
 		return nil, fmt.Errorf("%w: WITH without SELECT", ErrNotReadOnly)
 	}
 	return &Query{text: strings.TrimSpace(out.String()), params: params}, nil
-}
-
-func contains(words []string, w string) bool {
-	for _, x := range words {
-		if x == w {
-			return true
-		}
-	}
-	return false
 }
 
 // stripComments removes comments from a statement tail.

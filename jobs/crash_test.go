@@ -26,18 +26,6 @@ import (
 // jobs/crashpoint.go), in the order a run reaches them.
 var crashPoints = []string{"start", "upload", "uploaded", "manifest", "committed", "symlinked", "collected"}
 
-// buildMallet builds the real binary once for the test.
-func buildMallet(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mallet")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/mallet")
-	cmd.Dir = testdb.Root()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // result of one run of the binary.
 type binRun struct {
 	code   int
@@ -252,7 +240,7 @@ func crashStore(t *testing.T, kind string) (string, jobs.Store) {
 	if kind == "s3" {
 		to = "s3://bucket/" + strings.ReplaceAll(t.Name(), "/", "_")
 	}
-	st, err := jobs.OpenStore(t.Context(), to, "", config.S3{})
+	st, err := jobs.OpenStore(t.Context(), to, config.S3{})
 	if err != nil {
 		t.Fatal(err)
 	}

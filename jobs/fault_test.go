@@ -71,6 +71,9 @@ func (f *fleet) want(t *testing.T, cfg *config.Config, tenants []string) [][]*st
 // stream: the tenant is retried into a fresh part and the output holds
 // every row exactly once.
 func TestKillConnectionRetried(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test that streams for seconds: not in -short")
+	}
 	f := newFleet(t, 3)
 	out := t.TempDir()
 	tag := "kill-" + f.prefix
@@ -129,6 +132,9 @@ func TestKillConnectionRetried(t *testing.T) {
 // taken by other sessions: the tenants are retried and succeed once the
 // sessions end, or fail naming the tenant and the limit.
 func TestMaxUserConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test that waits out retries: not in -short")
+	}
 	f := newFleet(t, 2)
 	user := f.prefix + "cap"
 	testdb.Exec(t, f.db, fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY 'pw-cap' WITH MAX_USER_CONNECTIONS 2", user))
@@ -240,6 +246,9 @@ jobs:
 // longer than the timeouts: that tenant fails with a timeout naming it, the
 // others publish (policy skip), and the run ends promptly.
 func TestLockedTenantTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test that waits out timeouts: not in -short")
+	}
 	f := newFleet(t, 3)
 	lock, err := f.db.Conn(t.Context())
 	if err != nil {
@@ -363,6 +372,9 @@ func (h *faultyS3) fail(w http.ResponseWriter, status int, code string) {
 // When every data upload fails, the run fails and leaves no data object
 // and no pending multipart upload.
 func TestS3Faults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test that uploads 30 MB through failing requests: not in -short")
+	}
 	f := newFleet(t, 3)
 	// About 11 MB per tenant: above the 5 MiB part size, so data goes up
 	// in multipart uploads, the manifests and state in single PUTs.
@@ -398,7 +410,7 @@ func TestS3Faults(t *testing.T) {
 				if h.parts.Load() < 6 {
 					t.Errorf("%d UploadPart requests, want multipart uploads (2+ parts per tenant)", h.parts.Load())
 				}
-				st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", "", config.S3{})
+				st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", config.S3{})
 				if err != nil {
 					t.Fatal(err)
 				}

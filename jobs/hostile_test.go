@@ -19,6 +19,7 @@ import (
 // refuses the ones it can see, the read-only transaction stops a stored
 // function that writes, and MariaDB shows afterwards that no row changed.
 func TestHostileQueries(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 2)
 	victim := f.tenants[0]
 	outfile := filepath.Join(os.TempDir(), f.prefix+"outfile.txt")
@@ -99,6 +100,7 @@ func TestHostileQueries(t *testing.T) {
 // and "x; DROP DATABASE y", found by discovery and by a registry: the
 // query runs in each, and the names are never executed as SQL.
 func TestHostileDatabaseNames(t *testing.T) {
+	t.Parallel()
 	db := testdb.Open(t)
 	prefix := testdb.Prefix()
 	canary := prefix + "y"

@@ -208,6 +208,15 @@ func (r *run) runManifest(ctx context.Context) (*publish.RunManifest, error) {
 		Job: r.job.Name, RunID: r.res.RunID, Date: r.res.RunDate, Mode: r.job.Mode, Slot: r.slotOf(), Shard: r.o.Shard.Dir(),
 		Window: r.res.Window, Schema: r.res.Schema, Objects: objs, Started: r.res.Started, Finished: time.Now().UTC(),
 	}
+	if len(objs) == 0 && isCSV(r.job.Output.Format) && m.Schema != nil {
+		o, err := r.headerOnly(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		if o != nil {
+			m.Objects = []Object{*o}
+		}
+	}
 	for _, t := range r.res.Tenants {
 		mt := publish.RunTenant{Server: t.Server, Database: t.Database, Rows: t.Rows, Error: t.Error}
 		if t.track != nil && t.Err == nil {
@@ -293,6 +302,30 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 		return nil, fmt.Errorf("%s: %w", r.store.URI(key), err)
 	}
 	return &Object{URI: r.store.URI(key), Key: key, Rows: res.Rows, Bytes: res.Bytes, SHA256: res.SHA256}, nil
+}
+
+// headerOnly writes the header-only part of a CSV run that returned no
+// row, when no other run of the partition lists a file either: a
+// QuickSight manifest must list at least one file, and an empty day must
+// read as no rows, not fail the refresh. nil when other files exist.
+func (r *run) headerOnly(ctx context.Context, m *publish.RunManifest) (*Object, error) {
+	uris, err := publish.PartitionFiles(ctx, r.store, m)
+	if err != nil {
+		return nil, fmt.Errorf("quicksight check: %w", err)
+	}
+	if len(uris) > 0 {
+		return nil, nil
+	}
+	key := r.partKey(0)
+	up, err := load.NewUpload(ctx, r.store, key, r.job.Output.Format, m.Schema, load.UploadOptions{Progress: &r.o.Progress.Bytes})
+	if err != nil {
+		return nil, err
+	}
+	res, err := up.Close(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.store.URI(key), err)
+	}
+	return &Object{URI: r.store.URI(key), Key: key, Bytes: res.Bytes, SHA256: res.SHA256}, nil
 }
 
 // discard removes what a failed, uncommitted run wrote (publish.Discard).

@@ -192,7 +192,7 @@ var storeCases = []storeCase{
 	}},
 	{"s3", func(t *testing.T) (string, jobs.Store) {
 		s3test.Start(t, "bucket")
-		st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", "", config.S3{})
+		st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", config.S3{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,6 +212,9 @@ const loginsJob = `
 // partition must hold the source's rows exactly once, and a failed run
 // before the commit must leave the partition as it was.
 func TestFaultEveryWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test that runs a job once per write: not in -short")
+	}
 	f := newFleet(t, 3)
 	for _, sc := range storeCases {
 		t.Run(sc.name, func(t *testing.T) {

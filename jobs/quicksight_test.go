@@ -71,6 +71,7 @@ func checkQuickSightFormat(t *testing.T, data []byte) []string {
 // checks each date's manifest and latest: latest names the newest date's
 // files, and only files that exist.
 func TestQuickSightManifests(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 2)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`

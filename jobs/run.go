@@ -208,6 +208,9 @@ func Run(ctx context.Context, cfg *config.Config, name string, o Options) (*Resu
 	if !ok {
 		return nil, fmt.Errorf("run: unknown job %q (jobs: %s)", name, strings.Join(cfg.JobNames(), ", "))
 	}
+	if err := checkDates(job, o, time.Now()); err != nil {
+		return &Result{Job: name, Started: time.Now(), Err: err.Error()}, err
+	}
 	r := &run{cfg: cfg, job: job, src: cfg.Sources[job.Source], o: o, log: o.Log}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -294,7 +297,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	// An empty shard is not an error: with few tenants and many shards some
 	// get none, and their runs must still succeed.
 	tenants.List = ShardTenants(tenants.List, r.o.Shard)
-	for _, name := range sortedKeys(tenants.Failed) {
+	for _, name := range slices.Sorted(maps.Keys(tenants.Failed)) {
 		// The error names the server already; the summary says it again.
 		msg := strings.TrimPrefix(tenants.Failed[name].Error(), "server "+name+": ")
 		r.res.Servers = append(r.res.Servers, ServerFailure{Server: name, Error: msg})
@@ -324,7 +327,7 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	}
 	r.store = r.o.Store
 	if r.store == nil {
-		r.store, err = OpenStore(ctx, r.job.Output.To, "", r.cfg.S3)
+		r.store, err = OpenStore(ctx, r.job.Output.To, r.cfg.S3)
 		if err != nil {
 			return r.res, fmt.Errorf("job %s: output %s: %w: %w", r.job.Name, r.job.Output.To, err, ErrFailed)
 		}
@@ -574,7 +577,7 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 	srv := r.servers[t.Server]
 	params := r.res.Params
 	if usesTenantParams(r.query) {
-		params = copyParams(params)
+		params = maps.Clone(params)
 		params["server"], params["database"] = t.Server, t.Database
 	}
 	params, err := r.cursorParams(t, params)
@@ -605,20 +608,7 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 }
 
 func usesTenantParams(q *extract.Query) bool {
-	for _, p := range q.Params() {
-		if p == "server" || p == "database" {
-			return true
-		}
-	}
-	return false
-}
-
-func copyParams(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m)+2)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return slices.Contains(q.Params(), "server") || slices.Contains(q.Params(), "database")
 }
 
 // backoff is capped exponential backoff with full jitter.
@@ -777,5 +767,3 @@ func newRunID() string {
 	_, _ = rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

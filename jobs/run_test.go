@@ -163,6 +163,7 @@ func dirOpener(t *testing.T, root string) func(string) []byte {
 // CSV and csv.gz, and compares every value with what MariaDB returns for the
 // same query in each tenant.
 func TestUnion(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 3)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`
@@ -252,6 +253,7 @@ func compareRows(t *testing.T, res *jobs.Result, got, want [][]*string, parquet 
 // TestAggregate sums per-day sends and cost over all tenants and compares
 // with MariaDB's own GROUP BY over the union of the tenants' results.
 func TestAggregate(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 3)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`
@@ -296,6 +298,7 @@ func TestAggregate(t *testing.T) {
 // TestAggregateMaxGroups checks that the bound on groups in memory fails
 // the run with an error naming it, publishing nothing.
 func TestAggregateMaxGroups(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 2)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`
@@ -332,6 +335,7 @@ func (f *fleet) exec(t *testing.T, database, query string, args ...any) {
 // TestTenantDown runs over two good tenants, one on a server that refuses
 // connections and one whose database was dropped, under both policies.
 func TestTenantDown(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 2)
 	for _, policy := range []string{"fail", "skip"} {
 		t.Run(policy, func(t *testing.T) {
@@ -421,6 +425,7 @@ jobs:
 // count refuses a run with another (Athena would read both sets of
 // manifests), and stays as it was.
 func TestShardCountChange(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 3)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`

@@ -3,8 +3,6 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/mallet-etl/mallet/config"
@@ -17,8 +15,8 @@ import (
 type Store = load.Store
 
 // OpenStore opens the store for an output.to value: s3://bucket/prefix,
-// file:///abs/path, or a folder relative to base.
-func OpenStore(ctx context.Context, to, base string, o config.S3) (Store, error) {
+// file:///abs/path, or a folder relative to the working directory.
+func OpenStore(ctx context.Context, to string, o config.S3) (Store, error) {
 	switch {
 	case strings.HasPrefix(to, "s3://"):
 		bucket, prefix, err := config.ParseS3URI(to)
@@ -26,7 +24,7 @@ func OpenStore(ctx context.Context, to, base string, o config.S3) (Store, error)
 			return nil, err
 		}
 		return load.NewS3(ctx, bucket, prefix, load.S3Options{
-			PathStyle: o.PathStyle || os.Getenv("MALLET_S3_PATH_STYLE") == "true",
+			PathStyle: o.PathStyle, // or MALLET_S3_PATH_STYLE, which NewS3 reads
 			Region:    o.Region,
 			SSE:       o.SSE,
 			KMSKeyID:  o.KMSKeyID,
@@ -36,9 +34,6 @@ func OpenStore(ctx context.Context, to, base string, o config.S3) (Store, error)
 	case strings.Contains(to, "://"):
 		return nil, fmt.Errorf("output %q: unsupported scheme", to)
 	default:
-		if !filepath.IsAbs(to) {
-			to = filepath.Join(base, to)
-		}
 		return load.NewDir(to)
 	}
 }

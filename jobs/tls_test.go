@@ -39,6 +39,7 @@ import (
 // the server. Since the server takes no plain-text client, rows coming back
 // prove the connection was TLS.
 func TestTLSHandshake(t *testing.T) {
+	t.Parallel()
 	signer := newCA(t, "mallet test CA")
 	stranger := newCA(t, "some other CA")
 	addr := startTLSServer(t, signer.issue(t, net.IPv4(127, 0, 0, 1)))

@@ -88,6 +88,7 @@ var typeColumns = []typeColumn{
 // timestamps at milliseconds and floats as binary floats. Every CSV file
 // must be valid UTF-8.
 func TestTypes(t *testing.T) {
+	t.Parallel()
 	db := testdb.Open(t)
 	name := testdb.Prefix() + "types_t1"
 	testdb.Create(t, db, name)

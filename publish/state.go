@@ -244,14 +244,8 @@ func (s *State) SetCursor(tenant string, ts *TenantState, kind string) {
 
 // Committed reports whether the slot of partition date has a run.
 func (s *State) Committed(date, slot string) bool {
-	if p := s.Partitions[date]; p != nil {
-		for _, r := range p.Runs {
-			if r.Slot == slot {
-				return true
-			}
-		}
-	}
-	return false
+	p := s.Partitions[date]
+	return p != nil && slices.ContainsFunc(p.Runs, func(r CommittedRun) bool { return r.Slot == slot })
 }
 
 // ResetCursors forgets the incremental cursors of a job (or shard): of

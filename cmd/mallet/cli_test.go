@@ -9,19 +9,15 @@ import (
 	"testing"
 )
 
-// TestMain lets a test run this test binary as mallet itself (see
-// runSelf): with MALLET_TEST_AS_MAIN=1 it is main, exit code included.
-func TestMain(m *testing.M) {
-	if os.Getenv("MALLET_TEST_AS_MAIN") == "1" {
-		main()
-	}
-	os.Exit(m.Run())
-}
-
 // runSelf runs mallet with args in dir (the package folder when empty),
 // as the test binary re-executed, and returns its output and exit code.
+// Like malletBinary it skips under -short: each start of this binary pays
+// for the demo engine's initialisation, most of a second.
 func runSelf(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the test binary as mallet: not in -short")
+	}
 	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
 	cmd.Dir = dir
 	cmd.Env = append(cleanEnv("MALLET_TEST_AS_MAIN=1", "MALLET_SHARD="), env...)

@@ -80,6 +80,7 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	startup.log(log)
 	cfgPath, cleanup, err := c.demoConfig(fs)
 	if err != nil {
 		return err
@@ -233,7 +234,7 @@ func copyShipped(dir string, names ...string) error {
 // job's store.
 func (c *demoCmd) preview(ctx context.Context, cfg *config.Config, res *jobs.Result) error {
 	job := cfg.Jobs[res.Job]
-	store, err := jobs.OpenStore(ctx, job.Output.To, "", cfg.S3)
+	store, err := jobs.OpenStore(ctx, job.Output.To, cfg.S3)
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ func (c *inspectCmd) open(ctx context.Context, uri string) (readerAtCloser, int6
 
 func (c *inspectCmd) download(ctx context.Context, uri string) (readerAtCloser, int64, error) {
 	dir, key := path.Split(uri)
-	st, err := jobs.OpenStore(ctx, strings.TrimSuffix(dir, "/"), "", c.s3Options())
+	st, err := jobs.OpenStore(ctx, strings.TrimSuffix(dir, "/"), c.s3Options())
 	if err != nil {
 		return nil, 0, fmt.Errorf("inspect %s: %w", uri, err)
 	}

@@ -65,7 +65,7 @@ func (c *stateCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := jobs.OpenStore(ctx, job.Output.To, "", cfg.S3)
+	st, err := jobs.OpenStore(ctx, job.Output.To, cfg.S3)
 	if err != nil {
 		return fmt.Errorf("output %s: %w", job.Output.To, err)
 	}
@@ -95,6 +95,9 @@ func (c *stateCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	printState(os.Stdout, st, state, lease, held, drift)
+	if missing := jobs.Missing(job, state, time.Now()); len(missing) > 0 {
+		fmt.Fprintf(os.Stdout, "\nmissing in the catch-up horizon (%s; the next run without --date publishes them): %s\n", jobs.CatchUp(job), strings.Join(missing, ", "))
+	}
 	return nil
 }
 
@@ -125,7 +128,7 @@ func printState(w io.Writer, st jobs.Store, s *publish.State, lease publish.Leas
 		fmt.Fprintln(w, "\npartitions:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  PARTITION\tSLOT\tRUN\tROWS\tOBJECTS\tCOMMITTED")
-		for _, date := range sortedMapKeys(s.Partitions) {
+		for _, date := range slices.Sorted(maps.Keys(s.Partitions)) {
 			for _, r := range s.Partitions[date].Runs {
 				fmt.Fprintf(tw, "  dt=%s\t%s\t%s\t%d\t%d\t%s\n", date, r.Slot, r.RunID, r.Rows, r.Objects, r.Committed.Format(time.RFC3339))
 			}
@@ -136,7 +139,7 @@ func printState(w io.Writer, st jobs.Store, s *publish.State, lease publish.Leas
 		fmt.Fprintf(w, "\ncursors (%s):\n", s.CursorKind)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TENANT\tCURSOR\tKEYS IN LOOK-BACK")
-		for _, t := range sortedMapKeys(s.Tenants) {
+		for _, t := range slices.Sorted(maps.Keys(s.Tenants)) {
 			fmt.Fprintf(tw, "  %s\t%s\t%d\n", t, s.Tenants[t].Cursor, len(s.Tenants[t].Seen))
 		}
 		tw.Flush()
@@ -145,5 +148,3 @@ func printState(w io.Writer, st jobs.Store, s *publish.State, lease publish.Leas
 		fmt.Fprintf(w, "\nsymlink manifests behind the state (the next run rewrites them): dt=%s\n", strings.Join(drift, ", dt="))
 	}
 }
-
-func sortedMapKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

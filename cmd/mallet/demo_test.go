@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,7 +79,7 @@ func cents(t *testing.T, s string) int64 {
 }
 
 func TestDemoSubprocess(t *testing.T) {
-	bin := buildMallet(t)
+	bin := malletBinary(t, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
 	defer cancel()
 	dir := t.TempDir()
@@ -243,10 +244,8 @@ func TestDemoSubprocess(t *testing.T) {
 }
 
 func indexOf(h []string, name string) int {
-	for i, c := range h {
-		if c == name {
-			return i
-		}
+	if i := slices.Index(h, name); i >= 0 {
+		return i
 	}
 	panic(fmt.Sprintf("no column %s in %v", name, h))
 }
@@ -254,7 +253,7 @@ func indexOf(h []string, name string) int {
 // On a terminal the demo draws a live progress bar; the pipe case is in
 // TestDemoSubprocess.
 func TestDemoProgressTerminal(t *testing.T) {
-	bin := buildMallet(t)
+	bin := malletBinary(t, "")
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "demo", "--tenants", "1")

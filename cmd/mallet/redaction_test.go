@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ const leakPassword = "Pw-7f3a;x@y"
 // commands print, and the JSON report, must be free of the password, in
 // both log formats.
 func TestNoPasswordInOutput(t *testing.T) {
+	bin := malletBinary(t, "")
 	db := testdb.Open(t)
 	prefix := testdb.Prefix()
 	tenant := prefix + "leak"
@@ -86,31 +88,35 @@ jobs:
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "mallet")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	help, _ := exec.Command(bin, "run", "--help").CombinedOutput()
-	report := strings.Contains(string(help), "-report")
-
 	needles := []string{leakPassword, "7f3a", strings.ReplaceAll(leakPassword, ";", "%3B")}
 	for _, format := range []string{"json", "text"} {
-		for _, args := range [][]string{
-			{"run", "job", "j", "--date", "2026-11-25"},
-			{"run", "job", "d", "--date", "2026-11-25"},
-			{"run", "job", "j", "--dry-run"},
-			{"list"},
-			{"validate"},
-			{"run", "job", "j", "--config", badPath},
+		for _, tc := range []struct {
+			args   []string
+			code   int      // the exit code; -1 for any
+			report bool     // run writes a report once the config has loaded
+			want   []string // in the output, proving the command got as far as the failures
+		}{
+			// Every tenant of j fails (inline has the wrong password too), so
+			// nothing is published even under skip.
+			{args: []string{"run", "job", "j", "--date", "2026-11-25"}, code: exitFailed, report: true,
+				want: []string{"Access denied", "connection refused", "inline/" + tenant, "wrongpass/" + tenant, "down/" + tenant}},
+			{args: []string{"run", "job", "d", "--date", "2026-11-25"}, code: exitFailed, report: true,
+				want: []string{"Access denied", "connection refused"}},
+			{args: []string{"run", "job", "j", "--dry-run"}, code: exitOK, report: true,
+				want: []string{"dry run of job j", "wrongpass/" + tenant, "down/" + tenant}},
+			// list reports the first unreachable server of a source.
+			{args: []string{"list"}, code: -1, want: []string{"discovered", "connection refused"}},
+			{args: []string{"validate"}, code: exitOK, want: []string{"config.yaml: ok"}},
+			{args: []string{"run", "job", "j", "--config", badPath}, code: exitUsage, want: []string{"dsn"}},
 		} {
-			name := format + "/" + strings.Join(args, " ")
+			name := format + "/" + strings.Join(tc.args, " ")
 			t.Run(name, func(t *testing.T) {
-				args := append(args, "--log-format", format)
-				if !strings.Contains(strings.Join(args, " "), "--config") {
+				args := append(slices.Clone(tc.args), "--log-format", format)
+				if !slices.Contains(args, "--config") {
 					args = append(args, "--config", cfgPath)
 				}
 				reportPath := ""
-				if report && args[0] == "run" {
+				if args[0] == "run" {
 					reportPath = filepath.Join(t.TempDir(), "report.json")
 					args = append(args, "--report", reportPath)
 				}
@@ -126,27 +132,30 @@ jobs:
 					t.Fatalf("timed out:\n%s", out.String())
 				}
 				text := out.String()
+				code := cmd.ProcessState.ExitCode()
+				if tc.code >= 0 && code != tc.code {
+					t.Errorf("exit code %d (%v), want %d:\n%s", code, err, tc.code, text)
+				}
 				if reportPath != "" {
-					if data, err := os.ReadFile(reportPath); err == nil {
-						text += "\n--- report ---\n" + string(data)
+					data, err := os.ReadFile(reportPath)
+					switch {
+					case tc.report && err != nil:
+						t.Errorf("no report: %v", err)
+					case tc.report && !strings.Contains(string(data), `"wrongpass"`):
+						t.Errorf("the report does not list the failing server wrongpass:\n%s", data)
+					case !tc.report && err == nil:
+						t.Errorf("a report was written, want none:\n%s", data)
 					}
+					text += "\n--- report ---\n" + string(data)
 				}
 				for _, n := range needles {
 					if strings.Contains(text, n) {
 						t.Errorf("output holds %q:\n%s", n, text)
 					}
 				}
-				// The run must have got as far as the failures.
-				switch {
-				case args[0] == "run" && args[2] == "j" && !strings.Contains(strings.Join(args, " "), "--dry-run") && !strings.Contains(strings.Join(args, " "), badPath):
-					for _, want := range []string{"Access denied", "connection refused", tenant} {
-						if !strings.Contains(text, want) {
-							t.Errorf("output lacks %q (exit %v):\n%s", want, err, text)
-						}
-					}
-				case strings.Contains(strings.Join(args, " "), badPath):
-					if !strings.Contains(text, "dsn") {
-						t.Errorf("output does not report the bad dsn (exit %v):\n%s", err, text)
+				for _, w := range tc.want {
+					if !strings.Contains(text, w) {
+						t.Errorf("output lacks %q, so the command did not get as far as it should:\n%s", w, text)
 					}
 				}
 			})

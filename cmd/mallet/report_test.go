@@ -21,6 +21,7 @@ import (
 // names it with the driver's reason and no password, the good tenant's file
 // is listed with its size and checksum, and the exit code is 3.
 func TestRunReportFailedTenant(t *testing.T) {
+	bin := malletBinary(t, "")
 	db := testdb.Open(t)
 	prefix := testdb.Prefix()
 	good, missing := prefix+"good", prefix+"missing"
@@ -28,7 +29,6 @@ func TestRunReportFailedTenant(t *testing.T) {
 	testdb.Exec(t, db, "CREATE TABLE `"+good+"`.t (id INT PRIMARY KEY, name VARCHAR(20))")
 	testdb.Exec(t, db, "INSERT INTO `"+good+"`.t VALUES (1, 'a'), (2, 'b'), (3, NULL)")
 
-	bin := buildMallet(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "q.sql"), []byte("SELECT id, name FROM t ORDER BY id"), 0o644); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 // publishes, exits 5, and says so in the summary and the report; the next
 // run catches up and exits 0.
 func TestRunExitCatalog(t *testing.T) {
+	bin := malletBinary(t, "nodemo")
 	db := testdb.Open(t)
 	tenant := testdb.Prefix() + "t1"
 	testdb.Create(t, db, tenant)
@@ -34,7 +35,6 @@ func TestRunExitCatalog(t *testing.T) {
 	qs := quicksighttest.Start(t)
 	qs.AddDataset("123456789012", "ds-1", quicksighttest.Outcome{Rows: 2})
 
-	bin := buildMallet(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "q.sql"), []byte("SELECT id, name FROM t ORDER BY id"), 0o644); err != nil {
 		t.Fatal(err)
@@ -116,6 +116,7 @@ jobs:
 // Glue sync fails on every run goes on running and publishing; /metrics
 // counts the failed step apart from the runs, which are successes.
 func TestScheduleKeepsRunningWhenCatalogFails(t *testing.T) {
+	bin := malletBinary(t, "nodemo")
 	prefix := schedFleet(t, 1)
 	s3test.Start(t, "bucket")
 	glue := gluetest.Start(t)
@@ -126,7 +127,6 @@ func TestScheduleKeepsRunningWhenCatalogFails(t *testing.T) {
 	glue.Fail("GetTable", faults...)
 	qs := quicksighttest.Start(t)
 	qs.AddDataset("123456789012", "ds-1", quicksighttest.Outcome{})
-	bin := buildMallet(t)
 	dir := t.TempDir()
 	cfg := schedConfig(t, dir, prefix, `  fast:
     source: crm

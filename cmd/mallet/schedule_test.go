@@ -30,25 +30,12 @@ import (
 // test server, with queries that need no tables: what they check is the
 // process (schedule, signals, /metrics), not the extraction.
 
-// buildMallet builds the full binary (with the demo) into a temporary folder.
-func buildMallet(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mallet")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// TestBinary builds the binary once, as the Dockerfile does (-tags nodemo),
-// and runs the process-level tests against it in parallel.
+// TestBinary runs the process-level tests in parallel against the binary
+// as the Dockerfile builds it (-tags nodemo): signals, exit codes, /metrics
+// on a port, real runs. The scheduler's logic is tested in-process in
+// package schedule.
 func TestBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "mallet")
-	out, err := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := malletBinary(t, "nodemo")
 	for _, tc := range []struct {
 		name string
 		test func(*testing.T, string)
