@@ -266,6 +266,12 @@ const DefaultAthenaDatabase = "mallet"
 type Output struct {
 	To     string        `yaml:"to"`
 	Format schema.Format `yaml:"format"` // default parquet
+	// FileSize is the output a part of a union job holds at most (default
+	// 128MiB): each part packs as many whole tenants as fit. A tenant
+	// larger than that gets a part of its own. FileRows, when not 0, caps
+	// a part's rows too.
+	FileSize Size  `yaml:"file_size"`
+	FileRows int64 `yaml:"file_rows"`
 }
 
 // Merge modes and tenant-error policies.
@@ -849,6 +855,12 @@ func (p *parser) validateJob(c *Config, j *Job) {
 	}
 	if _, err := schema.ParseFormat(string(j.Output.Format)); err != nil {
 		p.addf(at("output", "format"), "", "job %s: output.format: %v", j.Name, err)
+	}
+	if j.Output.FileSize == 0 {
+		j.Output.FileSize = DefaultFileSize
+	}
+	if j.Output.FileRows < 0 {
+		p.addf(at("output", "file_rows"), "0 means no cap", "job %s: output.file_rows must not be negative", j.Name)
 	}
 	if j.RunTimeout < 0 {
 		p.addf(at("run_timeout"), "", "job %s: run_timeout must not be negative", j.Name)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
@@ -117,8 +119,9 @@ func windowName(w window) string {
 	return w.partition()
 }
 
-// partKey is the data key of part n of the run: n is the tenant's index
-// in the run's tenant order, or 0 for an aggregate.
+// partKey is the data key of part n of the run: n is the index, in the
+// run's tenant order, of the part's first tenant (or of the tenant whose
+// own part it is), or 0 for an aggregate.
 func (r *run) partKey(n int) string {
 	return publish.PartKey(r.job.Name, r.res.RunDate, r.o.Shard, r.res.RunID, n, r.job.Output.Format.Ext())
 }
@@ -185,8 +188,9 @@ func (r *run) finish(ctx context.Context, prev *publish.State, m *publish.RunMan
 	return nil
 }
 
-// runManifest describes what the window's run wrote: a part per tenant
-// with rows, or the aggregate's one part, which it writes now.
+// runManifest describes what the window's run wrote: the packed parts and
+// the parts of tenants too large to pack, or the aggregate's one part,
+// which it writes now.
 func (r *run) runManifest(ctx context.Context) (*publish.RunManifest, error) {
 	var objs []Object
 	if r.job.Merge == config.MergeAggregate {
@@ -198,11 +202,23 @@ func (r *run) runManifest(ctx context.Context) (*publish.RunManifest, error) {
 			objs = append(objs, *o)
 		}
 	} else {
+		keep, drop := r.packedObjects()
+		if len(drop) > 0 {
+			// Parts of tenants left out after packing (their columns
+			// differ from the majority's) must not stay beside the run.
+			if err := r.store.Delete(ctx, drop...); err != nil {
+				return nil, fmt.Errorf("delete the parts of tenants left out: %w", err)
+			}
+		}
+		objs = keep
 		for _, t := range r.res.Tenants {
 			if t.Err == nil && t.key != "" {
 				objs = append(objs, Object{URI: r.store.URI(t.key), Key: t.key, Rows: t.Rows, Bytes: t.Bytes, SHA256: t.sum})
 			}
 		}
+		// Keys name a part's first tenant: in key order, the objects
+		// follow the run's tenant order.
+		slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
 	}
 	m := &publish.RunManifest{
 		Job: r.job.Name, RunID: r.res.RunID, Date: r.res.RunDate, Mode: r.job.Mode, Slot: r.slotOf(), Shard: r.o.Shard.Dir(),

@@ -263,6 +263,10 @@ type run struct {
 	committed bool
 	// published: some window of the run committed.
 	published bool
+
+	// parts are the window's packed parts, as workers finish them.
+	partsMu sync.Mutex
+	parts   []packedPart
 }
 
 func (r *run) do(ctx context.Context) (*Result, error) {
@@ -402,7 +406,7 @@ func (r *run) runWindow(ctx context.Context) error {
 func openServers(src *config.Source) ([]*extract.Server, error) {
 	var servers []*extract.Server
 	for _, s := range src.Servers {
-		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections, TLS: s.TLS})
+		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections, TLS: s.TLS, QueryTimeout: src.QueryTimeout})
 		if err != nil {
 			closeServers(servers)
 			return nil, err
@@ -468,93 +472,120 @@ func Params(date time.Time) map[string]any {
 	}
 }
 
-// extractAll runs every tenant with bounded concurrency. Under policy fail
-// the first failure cancels the tenants still running, and extractAll
-// returns that failure: the others' errors only say they were cancelled.
+// extractAll runs every tenant with bounded concurrency: the source's
+// concurrency in workers, each taking the next tenant in the run's order
+// and packing the tenants it extracted into its parts (pack.go). Under
+// policy fail the first failure cancels the tenants still running, and
+// extractAll returns that failure: the others' errors only say they were
+// cancelled.
 func (r *run) extractAll(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sem := make(chan struct{}, r.src.Concurrency)
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		root error
 	)
+	// fail reports a tenant that failed, in extraction or after: a part
+	// that could not be written fails the tenants packed into it.
+	// A tenant that ends in an error after the run's context ended (another
+	// tenant failed under policy fail, the run was stopped or timed out)
+	// was cancelled, not failed: its error says why.
+	fail := func(t *TenantResult) {
+		mu.Lock()
+		cancelled := ctx.Err() != nil
+		if !cancelled && root == nil && r.job.OnTenantError == config.OnErrorFail {
+			root = t.Err
+		}
+		mu.Unlock()
+		if cancelled {
+			t.Status = TenantCancelled
+			r.log.Info("tenant cancelled", "job", r.job.Name, "server", t.Server, "database", t.Database, "error", t.Err)
+			return
+		}
+		t.Status = TenantFailed
+		r.o.Progress.TenantsFailed.Add(1)
+		r.log.Warn("tenant failed", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempts", t.Attempts, "error", t.Err)
+		if r.job.OnTenantError == config.OnErrorFail {
+			cancel(fmt.Errorf("cancelled: tenant %s/%s failed", t.Server, t.Database))
+		}
+	}
+	r.parts = nil
+	var todo []int
 	for i, t := range r.res.Tenants {
 		if t.Err != nil {
 			r.o.Progress.TenantsDone.Add(1)
 			r.o.Progress.TenantsFailed.Add(1)
 			continue
 		}
-		acquired := false
-		select {
-		case sem <- struct{}{}:
-			acquired = true
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			// Both may be ready at once: a tenant that ended freed its
-			// slot as it cancelled the run. Either way this one never ran.
-			if acquired {
-				<-sem
+		todo = append(todo, i)
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(r.src.Concurrency, len(todo)) {
+		wg.Go(func() {
+			w := &worker{
+				spool: newSpool(min(int64(r.job.Output.FileSize), spoolLimit), r.job.Output.FileRows),
+				pack:  &packer{run: r, ctx: ctx, fail: fail},
 			}
-			t.Err, t.Status = fmt.Errorf("not started: %w", context.Cause(ctx)), TenantNotRun
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r.tenant(ctx, i, t)
-			r.o.Progress.TenantsDone.Add(1)
-			if t.Err == nil {
-				t.Status = TenantOK
-				return
+			defer w.spool.close()
+			for {
+				n := int(next.Add(1)) - 1
+				if n >= len(todo) {
+					break
+				}
+				i := todo[n]
+				t := r.res.Tenants[i]
+				if ctx.Err() != nil {
+					t.Err, t.Status = fmt.Errorf("not started: %w", context.Cause(ctx)), TenantNotRun
+					continue
+				}
+				r.tenant(ctx, i, t, w)
+				r.o.Progress.TenantsDone.Add(1)
+				if t.Err != nil {
+					fail(t)
+				} else {
+					t.Status = TenantOK // until a part it is packed into fails
+				}
 			}
-			// A tenant that ends in an error after the run's context ended
-			// (another tenant failed under policy fail, the run was stopped
-			// or timed out) was cancelled: its error says why.
-			mu.Lock()
-			t.Status = TenantFailed
-			if ctx.Err() != nil {
-				t.Status = TenantCancelled
-			} else if root == nil && r.job.OnTenantError == config.OnErrorFail {
-				root = t.Err
-			}
-			mu.Unlock()
-			if t.Status == TenantCancelled {
-				r.log.Info("tenant cancelled", "job", r.job.Name, "server", t.Server, "database", t.Database, "error", t.Err)
-				return
-			}
-			r.o.Progress.TenantsFailed.Add(1)
-			r.log.Warn("tenant failed", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempts", t.Attempts, "error", t.Err)
-			if r.job.OnTenantError == config.OnErrorFail {
-				cancel(fmt.Errorf("cancelled: tenant %s/%s failed", t.Server, t.Database))
-			}
-		}()
+			w.pack.flush()
+		})
 	}
 	wg.Wait()
 	return root
 }
 
-// tenant extracts one tenant, retrying transient errors into a fresh part.
-func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
+// worker is what one of a run's concurrent extractions keeps from tenant
+// to tenant: the spool and the parts it packs into.
+type worker struct {
+	spool *spool
+	pack  *packer
+}
+
+// tenant extracts one tenant, retrying transient errors, and packs its
+// rows into the worker's part once it succeeded.
+func (r *run) tenant(ctx context.Context, i int, t *TenantResult, w *worker) {
 	start := time.Now()
+	defer func() { t.Duration = time.Since(start) }()
+	tctx := ctx
 	if d := r.src.TenantTimeout; d > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("tenant_timeout %s exceeded", d))
+		tctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("tenant_timeout %s exceeded", d))
 		defer cancel()
 	}
 	retries := r.retries()
+	var s *partSink
 	for attempt := 0; ; attempt++ {
 		t.Attempts = attempt + 1
-		err := r.attempt(ctx, i, t)
-		if err != nil && ctx.Err() != nil && !errors.Is(err, context.Cause(ctx)) {
+		var err error
+		s, err = r.attempt(tctx, i, t, w.spool)
+		if err != nil && tctx.Err() != nil && !errors.Is(err, context.Cause(tctx)) {
 			// Say why the context ended (tenant_timeout, run_timeout, a
 			// failed tenant under policy fail), not just "canceled".
-			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+			err = fmt.Errorf("%w: %w", context.Cause(tctx), err)
 		}
-		if err == nil || retries < 0 || attempt >= retries || !extract.Transient(err) || ctx.Err() != nil {
+		if err == nil || retries < 0 || attempt >= retries || !extract.Transient(err) || tctx.Err() != nil {
 			if err != nil {
 				t.Err = fmt.Errorf("tenant %s/%s: %w", t.Server, t.Database, err)
 			}
@@ -564,15 +595,23 @@ func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
 		r.log.Info("tenant retry", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempt", attempt+1, "wait", wait, "error", err)
 		select {
 		case <-time.After(wait):
-		case <-ctx.Done():
+		case <-tctx.Done():
 		}
 	}
-	t.Duration = time.Since(start)
+	if t.Err != nil || s == nil || s.up != nil || w.spool.rows == 0 {
+		return
+	}
+	// Packed only now, whole: no attempt that failed left a row behind.
+	if err := w.pack.add(i, t, s.prefix, s.full, w.spool); err != nil {
+		t.Err = fmt.Errorf("tenant %s/%s: %w", t.Server, t.Database, err)
+	}
 }
 
-func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
+// attempt extracts tenant i once. A union tenant's rows go to the spool
+// (the caller packs them), or, past the spool's bound, to a part of the
+// tenant's own; the sink says which.
+func (r *run) attempt(ctx context.Context, i int, t *TenantResult, sp *spool) (*partSink, error) {
 	r.o.Progress.Rows.Add(-t.Rows)
-	r.o.Progress.Bytes.Add(-t.Bytes)
 	t.Rows, t.Bytes, t.schema, t.key, t.sum, t.agg, t.track = 0, 0, nil, "", "", nil, nil
 	srv := r.servers[t.Server]
 	params := r.res.Params
@@ -582,11 +621,11 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 	}
 	params, err := r.cursorParams(t, params)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	args, err := r.query.Args(params)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prefix := make([][]byte, 0, 2+len(r.attrs))
 	prefix = append(prefix, []byte(t.Server), []byte(t.Database))
@@ -595,16 +634,20 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 		s := &aggSink{run: r, t: t, prefix: prefix}
 		n, err := srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
 		t.Rows = n
-		return err
+		return nil, err
+	}
+	if err := sp.reset(); err != nil {
+		return nil, err
 	}
 	key := r.partKey(i)
-	s := &partSink{run: r, t: t, prefix: prefix, track: t.track}
-	// The upload runs on the tenant's context: cancelling the run aborts it.
+	s := &partSink{run: r, t: t, prefix: prefix, track: t.track, spool: sp}
+	// A part of the tenant's own uploads on the tenant's context:
+	// cancelling the tenant aborts it.
 	s.start = func(full schema.Schema) (*load.Upload, error) {
 		return load.NewUpload(ctx, r.store, key, r.job.Output.Format, full, load.UploadOptions{Progress: &r.o.Progress.Bytes})
 	}
 	_, err = srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
-	return s.finish(ctx, err)
+	return s, s.finish(ctx, err)
 }
 
 func usesTenantParams(q *extract.Query) bool {
@@ -641,16 +684,19 @@ func (r *run) tenantSchema(cols schema.Schema) (schema.Schema, error) {
 	return append(out, cols...), nil
 }
 
-// partSink encodes one tenant's rows into the tenant's part. The upload
-// starts with the first row, so an empty result writes nothing.
+// partSink takes one tenant's rows: into the worker's spool while they
+// fit, or else into a part of the tenant's own, which starts with the
+// spooled rows and takes the rest as they stream. An empty result writes
+// nothing.
 type partSink struct {
 	run    *run
 	t      *TenantResult
 	prefix [][]byte
 	full   schema.Schema
 	row    [][]byte
-	up     *load.Upload                                   // nil until the first row
-	start  func(full schema.Schema) (*load.Upload, error) // starts the part's upload
+	spool  *spool
+	up     *load.Upload                                   // the tenant's own part; nil while spooling
+	start  func(full schema.Schema) (*load.Upload, error) // starts the tenant's own part
 	track  *tracker                                       // mode incremental: skips rows published before
 }
 
@@ -659,8 +705,8 @@ func (s *partSink) Start(cols schema.Schema) error {
 	if err != nil {
 		return err
 	}
-	// Checked before the first row opens the part: a name Athena cannot
-	// hold is refused with nothing uploaded, not found by athena ddl later.
+	// Checked before the first row is packed: a name Athena cannot hold
+	// is refused with nothing uploaded, not found by athena ddl later.
 	if err := athena.CheckColumns(full); err != nil {
 		return fmt.Errorf("result columns: %w", err)
 	}
@@ -679,27 +725,47 @@ func (s *partSink) Write(row [][]byte) error {
 	if s.track != nil && !s.track.keep(row) {
 		return nil
 	}
-	if s.up == nil {
+	switch {
+	case s.up != nil:
+		if err := s.write(row); err != nil {
+			return err
+		}
+	case s.spool.fits(row):
+		if err := s.spool.add(row); err != nil {
+			return err
+		}
+	default:
+		// Past the spool's bound: the tenant is big enough for a part of
+		// its own, and streams into it from here.
 		up, err := s.start(s.full)
 		if err != nil {
 			return err
 		}
 		s.up = up
-	}
-	copy(s.row[len(s.prefix):], row)
-	if err := s.up.Write(s.row); err != nil {
-		return err
+		if err := s.spool.each(len(row), s.write); err != nil {
+			return err
+		}
+		if err := s.spool.reset(); err != nil {
+			return err
+		}
+		crashpoint("upload")
+		if err := s.write(row); err != nil {
+			return err
+		}
 	}
 	s.t.Rows++
 	s.run.o.Progress.Rows.Add(1)
-	if s.t.Rows == 1 {
-		crashpoint("upload")
-	}
 	return nil
 }
 
-// finish completes the part's upload after the stream ended with err, or
-// aborts it (nothing is left) when err is not nil.
+func (s *partSink) write(vals [][]byte) error {
+	copy(s.row[len(s.prefix):], vals)
+	return s.up.Write(s.row)
+}
+
+// finish completes the tenant's own part, if it has one, after the stream
+// ended with err, or aborts it (nothing is left) when err is not nil. A
+// failed attempt's spooled rows are dropped by the next reset.
 func (s *partSink) finish(ctx context.Context, err error) error {
 	if s.up == nil {
 		return err
