@@ -118,7 +118,8 @@ func numbers(off, size, limit int64) string {
 		"{limit}", fmt.Sprint(min(off+size, limit))).Replace(mailSelect)
 }
 
-// prepare creates the catalogue, the big tenant and the fleet.
+// prepare creates the catalogue, the big tenant (unless big is "") and the
+// fleet.
 func prepare(ctx context.Context, dsn string, big string, rows int64, fleet []string, fleetRows int64) error {
 	pool, err := sql.Open("mysql", dsn)
 	if err != nil {
@@ -142,8 +143,10 @@ func prepare(ctx context.Context, dsn string, big string, rows int64, fleet []st
 			return fmt.Errorf("prepare: %w", err)
 		}
 	}
-	if err := dataset(ctx, conn, big, rows, ""); err != nil {
-		return err
+	if big != "" {
+		if err := dataset(ctx, conn, big, rows, ""); err != nil {
+			return err
+		}
 	}
 	for i, db := range fleet {
 		from := ""
@@ -154,5 +157,78 @@ func prepare(ctx context.Context, dsn string, big string, rows int64, fleet []st
 			return err
 		}
 	}
+	return nil
+}
+
+// largeDB holds the large-values table.
+const largeDB = "mbench_large"
+
+// docDDL is a table of HTML documents (mail templates, rendered bodies):
+// one LONGTEXT of about 1 MiB per row that compresses well, as real
+// templates do.
+const docDDL = `CREATE TABLE doc (
+  id    BIGINT NOT NULL PRIMARY KEY,
+  title VARCHAR(255) NOT NULL,
+  body  LONGTEXT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`
+
+// docSelect makes row n: 22,795 paragraphs of 46 bytes (1,048,570 bytes)
+// between a head and a tail naming the row.
+const docSelect = `SELECT n, CONCAT('テンプレート ', n),
+  CONCAT('<html><body><h1>', n, '</h1>\n',
+         REPEAT(CONCAT('<p>ご案内 ', n % 10, ' lorem ipsum dolor sit amet</p>\n'), 22795),
+         '<footer>', n, '</footer></body></html>')
+FROM (SELECT d0.i + 10 * d1.i + 100 * d2.i AS n
+      FROM mallet_bench.digits d0 CROSS JOIN mallet_bench.digits d1 CROSS JOIN mallet_bench.digits d2) AS s
+WHERE n < ?`
+
+// prepareLarge makes db hold rows rows of the doc table (at most 1,000),
+// unless the catalogue says it already does.
+func prepareLarge(ctx context.Context, dsn, db string, rows int64) error {
+	if rows > 1000 {
+		return fmt.Errorf("large: %d rows, at most 1000", rows)
+	}
+	if err := prepare(ctx, dsn, "", 0, nil, 0); err != nil { // the catalogue and digits
+		return err
+	}
+	pool, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	h := sha256.Sum256([]byte(docDDL + docSelect))
+	spec := hex.EncodeToString(h[:8])
+	var have int64
+	var hash string
+	err = pool.QueryRowContext(ctx, "SELECT spec, rows_n FROM mallet_bench.datasets WHERE name = ?", db).Scan(&hash, &have)
+	if err == nil && hash == spec && have == rows {
+		var n int64
+		if err := pool.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+db+"`.doc").Scan(&n); err == nil && n == rows {
+			return nil
+		}
+	}
+	start := time.Now()
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, q := range []string{
+		"DROP DATABASE IF EXISTS `" + db + "`",
+		"CREATE DATABASE `" + db + "`",
+		"USE `" + db + "`",
+		docDDL,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("create %s: %w", db, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT INTO doc "+docSelect, rows); err != nil {
+		return fmt.Errorf("fill %s: %w", db, err)
+	}
+	if _, err := conn.ExecContext(ctx, "REPLACE INTO mallet_bench.datasets VALUES (?, ?, ?)", db, spec, rows); err != nil {
+		return err
+	}
+	log.Printf("created %s: %d rows in %s", db, rows, time.Since(start).Round(time.Millisecond))
 	return nil
 }

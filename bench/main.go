@@ -8,9 +8,16 @@
 //	go run ./bench                      # 3 runs, 2M-row tenant + 200 x 10k
 //	go run ./bench -rss-rows 10000000   # also the memory check on 10M rows
 //	go run ./bench -profile /tmp/prof   # CPU profiles of each mallet run
+//	go run ./bench -only mallet-small-parquet-local,mallet-150k-parquet-local
+//	                                    # 1,500 x 100 rows against one 150k-row tenant
+//
+// Besides the mail table it runs a table of large values (-large rows of a
+// 1 MiB compressible LONGTEXT each), for the memory and file size that one
+// big value costs.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -34,6 +41,11 @@ type options struct {
 	rows      int64
 	fleet     int
 	fleetRows int64
+	small     int
+	smallRows int64
+	bin       string
+	fleetConc int
+	large     int64
 	rssRows   int64
 	runs      int
 	only      string
@@ -48,6 +60,11 @@ func main() {
 	flag.Int64Var(&o.rows, "rows", 2_000_000, "rows of the big tenant")
 	flag.IntVar(&o.fleet, "fleet", 200, "tenants of the fleet (0: skip the fleet)")
 	flag.Int64Var(&o.fleetRows, "fleet-rows", 10_000, "rows per fleet tenant")
+	flag.IntVar(&o.small, "small", 1500, "tenants of the small fleet, compared with one tenant of all their rows (0: skip)")
+	flag.Int64Var(&o.smallRows, "small-rows", 100, "rows per small-fleet tenant")
+	flag.StringVar(&o.bin, "bin", "", "mallet binary to time instead of building ./cmd/mallet (to measure another version)")
+	flag.IntVar(&o.fleetConc, "fleet-concurrency", 8, "tenants extracted at once in the fleet runs (the source's concurrency)")
+	flag.Int64Var(&o.large, "large", 100, "rows of the large-values table, 1 MiB of text each (0: skip)")
 	flag.Int64Var(&o.rssRows, "rss-rows", 0, "also run mallet on a tenant of this many rows, for the memory check (e.g. 10000000)")
 	flag.IntVar(&o.runs, "runs", 3, "runs of every scenario; medians are reported")
 	flag.StringVar(&o.only, "only", "", "comma-separated scenario names to run (default all)")
@@ -68,6 +85,7 @@ type sample struct {
 	rss   int64 // KiB
 	rows  int64
 	bytes int64
+	files int64 // data files the run published
 }
 
 type scenario struct {
@@ -102,6 +120,23 @@ func run(ctx context.Context, o options) error {
 	if err := prepare(ctx, o.dsn, big, o.rows, fleet, o.fleetRows); err != nil {
 		return err
 	}
+	var smallFleet []string
+	for i := range o.small {
+		smallFleet = append(smallFleet, fmt.Sprintf("mbench_s%04d", i))
+	}
+	smallBig := ""
+	if o.small > 0 {
+		// One tenant holding as many rows as the whole small fleet.
+		smallBig = fmt.Sprintf("mbench_r%d", int64(o.small)*o.smallRows)
+		if err := prepare(ctx, o.dsn, smallBig, int64(o.small)*o.smallRows, smallFleet, o.smallRows); err != nil {
+			return err
+		}
+	}
+	if o.large > 0 {
+		if err := prepareLarge(ctx, o.dsn, largeDB, o.large); err != nil {
+			return err
+		}
+	}
 	huge := ""
 	if o.rssRows > 0 {
 		huge = fmt.Sprintf("mbench_r%d", o.rssRows)
@@ -111,13 +146,19 @@ func run(ctx context.Context, o options) error {
 	}
 	log.Printf("data set ready in %s", time.Since(genStart).Round(time.Millisecond))
 
-	bin := filepath.Join(work, "mallet")
-	build := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./cmd/mallet")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build mallet: %w", err)
+	bin := o.bin
+	if bin == "" {
+		bin = filepath.Join(work, "mallet")
+		build := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./cmd/mallet")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build mallet: %w", err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(work, "mail.sql"), []byte("SELECT * FROM mail\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(work, "doc.sql"), []byte("SELECT * FROM doc\n"), 0o644); err != nil {
 		return err
 	}
 
@@ -162,19 +203,46 @@ func run(ctx context.Context, o options) error {
 		return s, err
 	})
 	m := &malletRunner{bin: bin, work: work, dsn: o.dsn, profile: o.profile}
+	where := map[string]string{"local": "a local folder", "s3": "S3 on loopback"}
 	for _, format := range []string{"parquet", "csv", "csv.gz"} {
 		for _, to := range []string{"local", "s3"} {
 			name := "mallet-" + format + "-" + to
-			add(name, "mallet run job, "+format+" to "+map[string]string{"local": "a local folder", "s3": "S3 on loopback"}[to], o.rows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^"+big+"$", format, to)
+			add(name, "mallet run job, "+format+" to "+where[to], o.rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, job{match: "^" + big + "$", format: format, to: to})
 			})
 		}
 	}
 	if o.fleet > 0 {
+		for _, to := range []string{"local", "s3"} {
+			for _, format := range []string{"parquet", "csv"} {
+				name := "mallet-fleet-" + format + "-" + to
+				what := fmt.Sprintf("mallet run job, %d tenants x %d rows at concurrency %d, %s to %s", o.fleet, o.fleetRows, o.fleetConc, format, where[to])
+				add(name, what, int64(o.fleet)*o.fleetRows, func(ctx context.Context, i int) (sample, error) {
+					return m.run(ctx, name, i, job{match: "^mbench_f[0-9]{3}$", format: format, to: to, concurrency: o.fleetConc})
+				})
+			}
+		}
+	}
+	if o.large > 0 {
+		for _, sc := range [][2]string{{"parquet", "local"}, {"parquet", "s3"}, {"csv.gz", "local"}} {
+			format, to := sc[0], sc[1]
+			name := "mallet-large-" + format + "-" + to
+			what := fmt.Sprintf("mallet run job, %d rows of a 1 MiB compressible LONGTEXT, %s to %s", o.large, format, where[to])
+			add(name, what, o.large, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, job{match: "^" + largeDB + "$", format: format, to: to, query: "doc.sql"})
+			})
+		}
+	}
+	if o.small > 0 {
+		rows := int64(o.small) * o.smallRows
 		for _, format := range []string{"parquet", "csv"} {
-			name := "mallet-fleet-" + format + "-local"
-			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.fleet, o.fleetRows, format), int64(o.fleet)*o.fleetRows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^mbench_f[0-9]{3}$", format, "local")
+			name := "mallet-small-" + format + "-local"
+			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.small, o.smallRows, format), rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, job{match: "^mbench_s[0-9]{4}$", format: format, to: "local"})
+			})
+			one := fmt.Sprintf("mallet-%dk-%s-local", rows/1000, format)
+			add(one, fmt.Sprintf("mallet run job, one tenant of %d rows, %s to a local folder", rows, format), rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, one, i, job{match: "^" + smallBig + "$", format: format, to: "local"})
 			})
 		}
 	}
@@ -182,7 +250,7 @@ func run(ctx context.Context, o options) error {
 		for _, format := range []string{"parquet", "csv"} {
 			name := fmt.Sprintf("mallet-%dM-%s-local", o.rssRows/1_000_000, format)
 			add(name, fmt.Sprintf("mallet run job, %d rows, %s to a local folder (memory check)", o.rssRows, format), o.rssRows, func(ctx context.Context, i int) (sample, error) {
-				return m.run(ctx, name, i, "^"+huge+"$", format, "local")
+				return m.run(ctx, name, i, job{match: "^" + huge + "$", format: format, to: "local"})
 			})
 		}
 	}
@@ -271,8 +339,19 @@ type malletRunner struct {
 	bin, work, dsn, profile string
 }
 
-// run runs "mallet run job bench" over the tenants matching match.
-func (m *malletRunner) run(ctx context.Context, name string, i int, match, format, to string) (sample, error) {
+// job is what one mallet scenario runs: the query file (default mail.sql)
+// over the tenants matching match, to a local folder or S3, with the
+// source's concurrency (default 4).
+type job struct {
+	match, format, to, query string
+	concurrency              int
+}
+
+// run runs "mallet run job bench".
+func (m *malletRunner) run(ctx context.Context, name string, i int, j job) (sample, error) {
+	query := cmp.Or(j.query, "mail.sql")
+	concurrency := cmp.Or(j.concurrency, 4)
+	format, to := j.format, j.to
 	dir := filepath.Join(m.work, name)
 	if err := os.RemoveAll(dir); err != nil {
 		return sample{}, err
@@ -307,7 +386,7 @@ sources:
         dsn: "${BENCH_DSN}"
     tenants:
       match: %q
-    concurrency: 4
+    concurrency: %d
 jobs:
   bench:
     source: bench
@@ -315,7 +394,7 @@ jobs:
     output:
       to: %q
       format: %s
-`, match, filepath.Join(m.work, "mail.sql"), out, format)
+`, j.match, concurrency, filepath.Join(m.work, query), out, format)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		return sample{}, err
@@ -333,6 +412,7 @@ jobs:
 		Totals struct {
 			Rows        int64 `json:"rows"`
 			ObjectBytes int64 `json:"object_bytes"`
+			Objects     int64 `json:"objects"`
 		} `json:"totals"`
 	}
 	b, err := os.ReadFile(reportPath)
@@ -343,6 +423,7 @@ jobs:
 		return s, err
 	}
 	s.rows, s.bytes = rep.Totals.Rows, rep.Totals.ObjectBytes
+	s.files = rep.Totals.Objects
 	if to == "local" {
 		_ = os.RemoveAll(out)
 	}

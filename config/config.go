@@ -170,6 +170,11 @@ type Job struct {
 	// RunTimeout bounds a whole run; when it passes, the run is cancelled
 	// and publishes nothing. 0 means no bound.
 	RunTimeout time.Duration `yaml:"run_timeout"`
+	// CatchUp is how far back a window-mode run without --date looks for
+	// windows to publish: every window in it that is not committed is
+	// run. 0 in the file means the default: 7 days for a daily job, 48
+	// hours for an hourly one (see jobs.CatchUp).
+	CatchUp time.Duration `yaml:"catch_up"`
 
 	Name     string         `yaml:"-"`
 	SQL      string         `yaml:"-"` // the query file's text
@@ -208,7 +213,19 @@ type Athena struct {
 	// Nil in the file means unset (inherit); after Parse a job's Glue is
 	// never nil.
 	Glue *bool `yaml:"glue"`
+	// FirstDate (yyyy-mm-dd) is the first date of the table's projected
+	// dt range, and so the earliest date a run may publish: a partition
+	// before it would be invisible to Athena. Unset means
+	// DefaultFirstDate.
+	FirstDate string `yaml:"first_date"`
+	// First is FirstDate parsed, midnight in the job's zone.
+	First time.Time `yaml:"-" json:"-"`
 }
+
+// DefaultFirstDate is the first projected date of a job that sets no
+// athena.first_date: far enough back for any backfill, at the price of
+// listing every day since when a query has no dt filter.
+const DefaultFirstDate = "2000-01-01"
 
 // UsesGlue reports whether runs keep the table in the Glue Data Catalog.
 func (a Athena) UsesGlue() bool { return a.Glue != nil && *a.Glue }
@@ -249,6 +266,12 @@ const DefaultAthenaDatabase = "mallet"
 type Output struct {
 	To     string        `yaml:"to"`
 	Format schema.Format `yaml:"format"` // default parquet
+	// FileSize is the output a part of a union job holds at most (default
+	// 128MiB): each part packs as many whole tenants as fit. A tenant
+	// larger than that gets a part of its own. FileRows, when not 0, caps
+	// a part's rows too.
+	FileSize Size  `yaml:"file_size"`
+	FileRows int64 `yaml:"file_rows"`
 }
 
 // Merge modes and tenant-error policies.
@@ -833,6 +856,12 @@ func (p *parser) validateJob(c *Config, j *Job) {
 	if _, err := schema.ParseFormat(string(j.Output.Format)); err != nil {
 		p.addf(at("output", "format"), "", "job %s: output.format: %v", j.Name, err)
 	}
+	if j.Output.FileSize == 0 {
+		j.Output.FileSize = DefaultFileSize
+	}
+	if j.Output.FileRows < 0 {
+		p.addf(at("output", "file_rows"), "0 means no cap", "job %s: output.file_rows must not be negative", j.Name)
+	}
 	if j.RunTimeout < 0 {
 		p.addf(at("run_timeout"), "", "job %s: run_timeout must not be negative", j.Name)
 	}
@@ -856,6 +885,17 @@ func (p *parser) validateAthena(c *Config, j *Job, at func(path ...string) int) 
 		j.Athena.Table = strings.ToLower(strings.ReplaceAll(j.Name, "-", "_"))
 	}
 	glueAt := at("athena", "glue")
+	if j.Athena.FirstDate == "" {
+		j.Athena.FirstDate = c.Athena.FirstDate
+	}
+	if j.Athena.FirstDate == "" {
+		j.Athena.FirstDate = DefaultFirstDate
+	}
+	if d, err := time.ParseInLocation(time.DateOnly, j.Athena.FirstDate, j.Location); err != nil {
+		p.addf(at("athena", "first_date"), "a date such as 2024-01-01", "job %s: athena.first_date %q is not yyyy-mm-dd", j.Name, j.Athena.FirstDate)
+	} else {
+		j.Athena.First = d
+	}
 	if j.Athena.Glue == nil {
 		glueAt = p.line("athena", "glue")
 		on := c.Athena.UsesGlue()

@@ -127,6 +127,14 @@ func (p *parser) validateMode(j *Job, at func(path ...string) int) {
 		}
 	}
 	switch {
+	case j.CatchUp != 0 && j.Mode != ModeWindow:
+		p.addf(at("catch_up"), "set mode: window", "job %s: catch_up needs mode: window", j.Name)
+	case j.CatchUp < 0:
+		p.addf(at("catch_up"), "for example 168h (7 days)", "job %s: catch_up %s is negative", j.Name, j.CatchUp)
+	case j.CatchUp > 0 && j.CatchUp < time.Hour:
+		p.addf(at("catch_up"), "for example 168h (7 days)", "job %s: catch_up %s is shorter than a window (at least 1h)", j.Name, j.CatchUp)
+	}
+	switch {
 	case j.LeaseTTL == 0:
 		j.LeaseTTL = DefaultLeaseTTL
 	case j.LeaseTTL < 100*time.Millisecond:

@@ -66,6 +66,8 @@ var (
 	durationPattern = `^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
 	// lookbackPattern is a Lookback: a duration or a non-negative integer.
 	lookbackPattern = `^([0-9]+|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
+	// sizePattern is a Size: bytes, or a whole number with a unit.
+	sizePattern = `^[0-9]+ ?(B|KB|MB|GB|KiB|MiB|GiB)?$`
 )
 
 // schemaNotes annotates fields by "Type.Field" (Go names). JSONSchema fails
@@ -108,7 +110,7 @@ var schemaNotes = map[string]schemaNote{
 	"Job.Query":         {doc: "SQL file, relative to the config file's folder: one SELECT or WITH ... SELECT", required: true},
 	"Job.Schedule":      {doc: `cron: five fields "min hour dom month dow", or @daily, @hourly, @every 1h (default: manual runs only)`},
 	"Job.Timezone":      {doc: "the job's own IANA time zone (default the config's)"},
-	"Job.Merge":         {doc: "union: one part per tenant; aggregate: group all tenants' rows", enum: []string{MergeUnion, MergeAggregate}},
+	"Job.Merge":         {doc: "union: whole tenants packed into parts of output.file_size; aggregate: group all tenants' rows", enum: []string{MergeUnion, MergeAggregate}},
 	"Job.OnTenantError": {doc: "fail: publish nothing if a tenant fails; skip: publish the others and exit 3", enum: []string{OnErrorFail, OnErrorSkip}},
 	"Job.Output":        {doc: "where and how the result is written", required: true},
 	"Job.Athena":        {doc: "names in the Athena DDL"},
@@ -130,8 +132,10 @@ var schemaNotes = map[string]schemaNote{
 	"Athena.Database": {doc: "Athena database (default mallet)", pattern: athenaName.String()},
 	"Athena.Table":    {doc: "Athena table (default the job name)", pattern: athenaName.String()},
 
-	"Output.To":     {doc: "s3://bucket/prefix, file:///abs/path or a folder relative to the working directory", required: true},
-	"Output.Format": {doc: "file format (default parquet)", enum: formatNames()},
+	"Output.To":       {doc: "s3://bucket/prefix, file:///abs/path or a folder relative to the working directory", required: true},
+	"Output.Format":   {doc: "file format (default parquet)", enum: formatNames()},
+	"Output.FileSize": {doc: "union: a part closes once its output reaches this: bytes, or 128MiB, 100MB (default 128MiB)"},
+	"Output.FileRows": {doc: "union: a part also closes once it holds this many rows (default none)"},
 }
 
 type schemaGen struct {
@@ -223,6 +227,11 @@ func (g *schemaGen) value(t reflect.Type, note schemaNote) (map[string]any, erro
 	switch t {
 	case reflect.TypeFor[time.Duration]():
 		return scalar(map[string]any{"type": "string", "pattern": durationPattern}), nil
+	case reflect.TypeFor[Size]():
+		return scalar(map[string]any{"anyOf": []any{
+			map[string]any{"type": "integer", "minimum": 0},
+			map[string]any{"type": "string", "pattern": sizePattern},
+		}}), nil
 	case reflect.TypeFor[Lookback]():
 		return scalar(map[string]any{"anyOf": []any{
 			map[string]any{"type": "integer", "minimum": 0},

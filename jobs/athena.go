@@ -22,7 +22,7 @@ func AthenaDDLKey(job string) string { return job + "/_mallet/athena.sql" }
 // AthenaTable describes the Athena table of a job's output. The columns are
 // the newest committed run's; before the first run they are the query's,
 // read with LIMIT 0 from the source's first tenant. The first projected date
-// is the earliest committed partition, else today in the job's zone. from
+// is the job's athena.first_date. from
 // says where the columns came from, for the operator.
 func AthenaTable(ctx context.Context, cfg *config.Config, name string) (t athena.Table, from string, err error) {
 	job, ok := cfg.Jobs[name]
@@ -45,17 +45,10 @@ func athenaTable(ctx context.Context, cfg *config.Config, job *config.Job, st St
 		Location: st.URI(publish.SymlinksPrefix(name)),
 		Format:   job.Output.Format,
 	}
-	states, err := publish.States(ctx, st, name)
-	if err != nil {
-		return t, "", fmt.Errorf("athena %s: %w", name, err)
-	}
-	for _, state := range states {
-		for date := range state.Partitions {
-			if t.FirstDate == "" || date < t.FirstDate {
-				t.FirstDate = date
-			}
-		}
-	}
+	// The range starts at the job's athena.first_date, before which runs
+	// are refused (checkDates): no partition mallet publishes is outside
+	// it, whatever was published when the table was made.
+	t.FirstDate = job.Athena.FirstDate
 	latest, err := publish.LatestRun(ctx, st, name)
 	if err != nil {
 		return t, "", fmt.Errorf("athena %s: %w", name, err)
@@ -63,9 +56,6 @@ func athenaTable(ctx context.Context, cfg *config.Config, job *config.Job, st St
 	if latest != nil && latest.Schema != nil {
 		t.Schema = latest.Schema
 		from = fmt.Sprintf("run %s of %s (%s)", latest.RunID, latest.Date, st.URI(latest.Key))
-	}
-	if t.FirstDate == "" {
-		t.FirstDate = time.Now().In(job.Location).Format(time.DateOnly)
 	}
 	if t.Schema == nil {
 		s, tenant, err := ProbeSchema(ctx, cfg, name)

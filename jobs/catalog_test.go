@@ -55,7 +55,7 @@ func (rig *catalogRig) config(t *testing.T, format, wait string, datasets ...str
     quicksight: {datasets: [%s]}
 `, format, strings.Join(datasets, ", "))
 	text := rig.f.configText(job, "")
-	top := "athena: {database: analytics, glue: true}\nquicksight: {account_id: \"" + qsAccount + "\"" + wait + "}\n"
+	top := "athena: {database: analytics, glue: true, first_date: 2026-11-01}\nquicksight: {account_id: \"" + qsAccount + "\"" + wait + "}\n"
 	return writeConfig(t, strings.Replace(text, "sources:\n", top+"sources:\n", 1))
 }
 
@@ -83,7 +83,7 @@ func TestAfterCommit(t *testing.T) {
 		t.Errorf("first run's steps: %s, want %s", got, want)
 	}
 	table, ok := rig.glue.Table("analytics", "logins")
-	if !ok || table.StorageDescriptor.Location != "s3://bucket/out/logins/symlinks/" || table.Parameters["projection.dt.range"] != "2026-11-25,NOW+1DAYS" {
+	if !ok || table.StorageDescriptor.Location != "s3://bucket/out/logins/symlinks/" || table.Parameters["projection.dt.range"] != "2026-11-01,NOW+1DAYS" {
 		t.Errorf("glue table %+v, want logins over s3://bucket/out/logins/symlinks/ from 2026-11-25", table)
 	}
 	ing := rig.qs.Ingestions(qsAccount, "logins")

@@ -16,7 +16,8 @@ import (
 // instead, frozen whole (its lease keeper too) as by a frozen VM, until
 // the test sends SIGCONT. The points, in the order a run reaches them:
 // start (lease held, state read), upload (in the middle of the first
-// part's upload), uploaded (all data written), manifest (run manifest
+// part's upload), part (a part finished, others may still be open),
+// uploaded (all data written), manifest (run manifest
 // written), committed (state written), symlinked (symlink written),
 // collected (clean-up done, lease still held).
 var (

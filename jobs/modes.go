@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"math/big"
@@ -24,13 +25,30 @@ type window struct {
 
 func (w window) partition() string { return w.date.Format(time.DateOnly) }
 
+const hourSlot = "2006-01-02T15"
+
+// Default catch-up horizons of window mode (config catch_up).
 const (
-	hourSlot = "2006-01-02T15"
-	// catch-up bounds for window mode without --date: how many missed
-	// windows one run fills at most.
-	maxDailyCatchUp  = 7
-	maxHourlyCatchUp = 48
+	DefaultDailyCatchUp  = 7 * 24 * time.Hour
+	DefaultHourlyCatchUp = 48 * time.Hour
 )
+
+// CatchUp is the horizon a window-mode run without --date covers: the
+// job's catch_up, else DefaultDailyCatchUp or DefaultHourlyCatchUp.
+func CatchUp(job *config.Job) time.Duration {
+	switch {
+	case job.CatchUp > 0:
+		return job.CatchUp
+	case Hourly(job):
+		return DefaultHourlyCatchUp
+	}
+	return DefaultDailyCatchUp
+}
+
+// ErrDate is wrapped by the error of a run refused for its dates: after
+// the latest complete window in the job's zone, or before the first date
+// of its Athena table. Nothing is written.
+var ErrDate = errors.New("run date out of range")
 
 func midnight(t time.Time, loc *time.Location) time.Time {
 	t = t.In(loc)
@@ -98,8 +116,8 @@ func (r *run) planSnapshot(now time.Time, dates []time.Time, state *publish.Stat
 }
 
 // planWindow: the windows (days, or hours for an hourly schedule) of each
-// backfill date, of --date, or else the ones missed since the newest
-// committed window.
+// backfill date, of --date, or else the uncommitted ones of the catch-up
+// horizon.
 func (r *run) planWindow(now time.Time, dates []time.Time, state *publish.State) []window {
 	hourly := Hourly(r.job)
 	windows := func(d time.Time) []window {
@@ -118,41 +136,95 @@ func (r *run) planWindow(now time.Time, dates []time.Time, state *publish.State)
 	case !r.o.Date.IsZero():
 		return windows(midnight(r.o.Date, r.job.Location))
 	}
-	return r.uncommitted(catchUp(now, r.job.Location, hourly, state), state)
+	return r.uncommitted(catchUp(now, r.job, hourly), state)
 }
 
-// catchUp returns every window after the newest committed one up to the
-// last complete one, so that a missed firing is filled by the next; at
-// most maxDailyCatchUp or maxHourlyCatchUp of them.
-func catchUp(now time.Time, loc *time.Location, hourly bool, state *publish.State) []window {
-	var last window
-	limit := maxDailyCatchUp
+// catchUp returns every window of the job's catch-up horizon (CatchUp)
+// up to the latest complete one, none before the job's first date: the
+// caller drops the committed ones, so every missing window in the horizon
+// is filled, whatever order earlier runs committed in.
+func catchUp(now time.Time, job *config.Job, hourly bool) []window {
+	loc := job.Location
+	step := 24 * time.Hour
 	if hourly {
-		h := now.In(loc).Truncate(time.Hour).Add(-time.Hour)
-		h = time.Date(h.Year(), h.Month(), h.Day(), h.Hour(), 0, 0, 0, loc)
-		last = window{date: midnight(h, loc), start: h, end: h.Add(time.Hour), slot: h.Format(hourSlot)}
-		limit = maxHourlyCatchUp
-	} else {
-		last = dayWindow(midnight(now, loc).AddDate(0, 0, -1), true)
+		step = time.Hour
 	}
-	ws := []window{last}
-	newest, ok := newestSlot(state, loc)
-	if !ok {
-		return ws
-	}
-	for w := last; len(ws) < limit; {
+	n := max(int(CatchUp(job)/step), 1)
+	last := latestWindow(now, loc, hourly)
+	var ws []window
+	for i := n - 1; i >= 0; i-- {
+		var w window
 		if hourly {
-			s := w.start.Add(-time.Hour)
+			s := last.start.Add(-time.Duration(i) * time.Hour)
 			w = window{date: midnight(s, loc), start: s, end: s.Add(time.Hour), slot: s.Format(hourSlot)}
 		} else {
-			w = dayWindow(w.date.AddDate(0, 0, -1), true)
+			w = dayWindow(last.date.AddDate(0, 0, -i), true)
 		}
-		if !w.start.After(newest) {
-			break
+		if !w.date.Before(job.Athena.First) {
+			ws = append(ws, w)
 		}
-		ws = append([]window{w}, ws...)
 	}
 	return ws
+}
+
+// latestWindow is the newest complete window at now: the hour before the
+// current one, or yesterday.
+func latestWindow(now time.Time, loc *time.Location, hourly bool) window {
+	if hourly {
+		t := now.In(loc)
+		h := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, loc).Add(-time.Hour)
+		return window{date: midnight(h, loc), start: h, end: h.Add(time.Hour), slot: h.Format(hourSlot)}
+	}
+	return dayWindow(midnight(now, loc).AddDate(0, 0, -1), true)
+}
+
+// Missing lists the windows ("2026-11-25", or "2026-11-25T13" for an
+// hourly job) of a window-mode job's catch-up horizon at now that state
+// has not committed: what the next run without --date publishes. Other
+// modes have none.
+func Missing(job *config.Job, state *publish.State, now time.Time) []string {
+	if job.Mode != config.ModeWindow {
+		return nil
+	}
+	var out []string
+	for _, w := range catchUp(now, job, Hourly(job)) {
+		if state == nil || !state.Committed(w.partition(), w.slot) {
+			out = append(out, w.slot)
+		}
+	}
+	return out
+}
+
+// checkDates refuses, wrapping ErrDate, a run whose --date, --from or --to
+// is after the last day with a complete window in the job's zone (today
+// for snapshot and incremental runs, which read the source as it is;
+// yesterday for window mode, whose windows must have ended), or before
+// the job's athena.first_date, where Athena would not see it.
+func checkDates(job *config.Job, o Options, now time.Time) error {
+	loc := job.Location
+	today := midnight(now, loc)
+	latest, what := today, "today"
+	if job.Mode == config.ModeWindow {
+		latest, what = today.AddDate(0, 0, -1), "the last day whose windows are complete"
+	}
+	for _, d := range []struct {
+		flag string
+		t    time.Time
+	}{{"--date", o.Date}, {"--from", o.From}, {"--to", o.To}} {
+		if d.t.IsZero() {
+			continue
+		}
+		day := midnight(d.t, loc)
+		if day.After(latest) {
+			return fmt.Errorf("job %s: %s %s is after %s, %s (today is %s in %s): %w",
+				job.Name, d.flag, day.Format(time.DateOnly), what, latest.Format(time.DateOnly), today.Format(time.DateOnly), loc, ErrDate)
+		}
+		if day.Before(job.Athena.First) {
+			return fmt.Errorf("job %s: %s %s is before athena.first_date %s, where the Athena table's dt range starts (set athena.first_date earlier, then run mallet athena ddl or sync again): %w",
+				job.Name, d.flag, day.Format(time.DateOnly), job.Athena.FirstDate, ErrDate)
+		}
+	}
+	return nil
 }
 
 // planIncremental: the one partition the new rows are appended to.
@@ -205,26 +277,6 @@ func (r *run) uncommitted(ws []window, state *publish.State) []window {
 		}
 	}
 	return out
-}
-
-// newestSlot returns the start of the newest committed window.
-func newestSlot(s *publish.State, loc *time.Location) (time.Time, bool) {
-	var newest time.Time
-	if s == nil {
-		return newest, false
-	}
-	for _, p := range s.Partitions {
-		for _, r := range p.Runs {
-			t, err := time.ParseInLocation(hourSlot, r.Slot, loc)
-			if err != nil {
-				t, err = time.ParseInLocation(time.DateOnly, r.Slot, loc)
-			}
-			if err == nil && t.After(newest) {
-				newest = t
-			}
-		}
-	}
-	return newest, !newest.IsZero()
 }
 
 // windowParams are the query parameters of a window: its date and bounds

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
@@ -54,7 +56,11 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 	top.Mode = r.job.Mode
 	if len(ws) == 0 {
 		r.log.Info("nothing to run: every window is committed (use --force to run them again)", "job", r.job.Name)
-		top.Tenants = nil
+		for _, t := range top.Tenants {
+			if t.Status == TenantNotRun {
+				t.Status = TenantSkipped
+			}
+		}
 		return top, nil
 	}
 	tenants := top.Tenants
@@ -75,7 +81,7 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 		}
 		res.Tenants = make([]*TenantResult, len(tenants))
 		for j, t := range tenants {
-			res.Tenants[j] = &TenantResult{Server: t.Server, Database: t.Database, Err: t.Err, Error: t.Error, tenant: t.tenant}
+			res.Tenants[j] = &TenantResult{Server: t.Server, Database: t.Database, Status: t.Status, Err: t.Err, Error: t.Error, tenant: t.tenant}
 		}
 		r.res, r.win, r.committed = res, w, false
 		err := r.runWindow(ctx)
@@ -113,8 +119,9 @@ func windowName(w window) string {
 	return w.partition()
 }
 
-// partKey is the data key of part n of the run: n is the tenant's index
-// in the run's tenant order, or 0 for an aggregate.
+// partKey is the data key of part n of the run: n is the index, in the
+// run's tenant order, of the part's first tenant (or of the tenant whose
+// own part it is), or 0 for an aggregate.
 func (r *run) partKey(n int) string {
 	return publish.PartKey(r.job.Name, r.res.RunDate, r.o.Shard, r.res.RunID, n, r.job.Output.Format.Ext())
 }
@@ -181,8 +188,9 @@ func (r *run) finish(ctx context.Context, prev *publish.State, m *publish.RunMan
 	return nil
 }
 
-// runManifest describes what the window's run wrote: a part per tenant
-// with rows, or the aggregate's one part, which it writes now.
+// runManifest describes what the window's run wrote: the packed parts and
+// the parts of tenants too large to pack, or the aggregate's one part,
+// which it writes now.
 func (r *run) runManifest(ctx context.Context) (*publish.RunManifest, error) {
 	var objs []Object
 	if r.job.Merge == config.MergeAggregate {
@@ -194,15 +202,36 @@ func (r *run) runManifest(ctx context.Context) (*publish.RunManifest, error) {
 			objs = append(objs, *o)
 		}
 	} else {
+		keep, drop := r.packedObjects()
+		if len(drop) > 0 {
+			// Parts of tenants left out after packing (their columns
+			// differ from the majority's) must not stay beside the run.
+			if err := r.store.Delete(ctx, drop...); err != nil {
+				return nil, fmt.Errorf("delete the parts of tenants left out: %w", err)
+			}
+		}
+		objs = keep
 		for _, t := range r.res.Tenants {
 			if t.Err == nil && t.key != "" {
 				objs = append(objs, Object{URI: r.store.URI(t.key), Key: t.key, Rows: t.Rows, Bytes: t.Bytes, SHA256: t.sum})
 			}
 		}
+		// Keys name a part's first tenant: in key order, the objects
+		// follow the run's tenant order.
+		slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
 	}
 	m := &publish.RunManifest{
 		Job: r.job.Name, RunID: r.res.RunID, Date: r.res.RunDate, Mode: r.job.Mode, Slot: r.slotOf(), Shard: r.o.Shard.Dir(),
 		Window: r.res.Window, Schema: r.res.Schema, Objects: objs, Started: r.res.Started, Finished: time.Now().UTC(),
+	}
+	if len(objs) == 0 && isCSV(r.job.Output.Format) && m.Schema != nil {
+		o, err := r.headerOnly(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		if o != nil {
+			m.Objects = []Object{*o}
+		}
 	}
 	for _, t := range r.res.Tenants {
 		mt := publish.RunTenant{Server: t.Server, Database: t.Database, Rows: t.Rows, Error: t.Error}
@@ -289,6 +318,30 @@ func (r *run) writeAggregate(ctx context.Context) (*Object, error) {
 		return nil, fmt.Errorf("%s: %w", r.store.URI(key), err)
 	}
 	return &Object{URI: r.store.URI(key), Key: key, Rows: res.Rows, Bytes: res.Bytes, SHA256: res.SHA256}, nil
+}
+
+// headerOnly writes the header-only part of a CSV run that returned no
+// row, when no other run of the partition lists a file either: a
+// QuickSight manifest must list at least one file, and an empty day must
+// read as no rows, not fail the refresh. nil when other files exist.
+func (r *run) headerOnly(ctx context.Context, m *publish.RunManifest) (*Object, error) {
+	uris, err := publish.PartitionFiles(ctx, r.store, m)
+	if err != nil {
+		return nil, fmt.Errorf("quicksight check: %w", err)
+	}
+	if len(uris) > 0 {
+		return nil, nil
+	}
+	key := r.partKey(0)
+	up, err := load.NewUpload(ctx, r.store, key, r.job.Output.Format, m.Schema, load.UploadOptions{Progress: &r.o.Progress.Bytes})
+	if err != nil {
+		return nil, err
+	}
+	res, err := up.Close(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.store.URI(key), err)
+	}
+	return &Object{URI: r.store.URI(key), Key: key, Bytes: res.Bytes, SHA256: res.SHA256}, nil
 }
 
 // discard removes what a failed, uncommitted run wrote (publish.Discard).

@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,7 +16,9 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/jobs"
+	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/load/s3test"
+	"github.com/mallet-etl/mallet/publish"
 )
 
 // TestCleanUpFolders runs a job many times into a folder: clean-up keeps
@@ -125,4 +129,107 @@ func waitStopped(t *testing.T, pid int) {
 		}
 	}
 	t.Fatal("the run never reached its pause point")
+}
+
+// TestEmptyDayQuickSight runs a CSV job over a day with a row, then over a
+// later day with none: the empty day's manifest and latest.json are valid
+// QuickSight manifests that list one file, a part holding the header only,
+// so a refresh succeeds and shows no rows for the day.
+func TestEmptyDayQuickSight(t *testing.T) {
+	f := newFleet(t, 2)
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			to, st := sc.open(t)
+			cfg := writeConfig(t, f.configText(loginsJob, to))
+			loc := cfg.Jobs["logins"].Location
+			for _, day := range []time.Time{time.Date(2026, 11, 25, 0, 0, 0, 0, loc), time.Date(2020, 1, 1, 0, 0, 0, 0, loc), time.Date(2020, 1, 2, 0, 0, 0, 0, loc)} {
+				if _, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: day}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, key := range []string{publish.QuickSightKey("logins", "2020-01-01"), publish.QuickSightKey("logins", "2020-01-02")} {
+				var m publish.QuickSightManifest
+				if err := json.Unmarshal(readKey(t, st, key), &m); err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+				if len(m.FileLocations) != 1 || len(m.FileLocations[0].URIs) != 1 {
+					t.Fatalf("%s lists %+v, want one file", key, m.FileLocations)
+				}
+				part, ok := strings.CutPrefix(m.FileLocations[0].URIs[0], st.URI(""))
+				if !ok {
+					t.Fatalf("%s lists %s, outside the store", key, m.FileLocations[0].URIs[0])
+				}
+				if got, want := string(readKey(t, st, part)), "server,database,login_code,login_count,first_login,last_login\n"; got != want {
+					t.Errorf("%s: the empty day's part holds %q, want the header only %q", key, got, want)
+				}
+			}
+			// latest.json stays on the newest date, 2026-11-25, with its rows.
+			var latest publish.QuickSightManifest
+			if err := json.Unmarshal(readKey(t, st, publish.QuickSightLatestKey("logins")), &latest); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(latest.FileLocations[0].URIs); n != 2 {
+				t.Errorf("latest.json lists %d files, want the 2 tenants' parts of 2026-11-25", n)
+			}
+			rows, _ := published(t, st, "logins", "2020-01-01")
+			if len(rows) != 0 {
+				t.Errorf("the empty day reads %d rows through its symlink, want none", len(rows))
+			}
+		})
+	}
+}
+
+// TestRunDates: a run dated in the future is refused and writes nothing;
+// after manual runs of D-5 and D-2, a run without --date publishes every
+// other day of the catch-up horizon up to yesterday.
+func TestRunDates(t *testing.T) {
+	f := newFleet(t, 1)
+	out := t.TempDir()
+	cfg := writeConfig(t, f.configText(`
+  logins:
+    source: crm_all
+    query: {{queries}}/daily_logins.sql
+    mode: window
+    schedule: "30 3 * * *"
+    catch_up: 168h
+    output: {to: "{{out}}", format: csv}
+`, out))
+	loc := cfg.Jobs["logins"].Location
+	today := time.Now().In(loc)
+	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, loc)
+	_, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: today.AddDate(0, 0, 30)})
+	if !errors.Is(err, jobs.ErrDate) || !strings.Contains(err.Error(), "today is "+today.Format(time.DateOnly)) {
+		t.Fatalf("a run 30 days ahead: got %v, want ErrDate naming today %s", err, today.Format(time.DateOnly))
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("the refused run wrote %d entries into the output, want none", len(ents))
+	}
+	for _, back := range []int{5, 2} {
+		if _, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{Date: today.AddDate(0, 0, -back)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := jobs.Run(t.Context(), cfg, "logins", jobs.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := load.NewDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := publish.ReadState(t.Context(), st, "logins", jobs.Shard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for back := 1; back <= 7; back++ {
+		d := today.AddDate(0, 0, -back).Format(time.DateOnly)
+		if !state.Committed(d, d) {
+			t.Errorf("day %s (D-%d) is not committed after the catch-up run", d, back)
+		}
+	}
+	if d := today.Format(time.DateOnly); state.Committed(d, d) {
+		t.Errorf("today %s, not complete yet, was committed", d)
+	}
+	if m := jobs.Missing(cfg.Jobs["logins"], state, time.Now()); len(m) != 0 {
+		t.Errorf("missing after the catch-up: %v, want none", m)
+	}
 }

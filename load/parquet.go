@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"math/bits"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
@@ -34,17 +37,28 @@ const (
 	// of it (compressed pages plus the pages being filled) reaches this size,
 	// so that wide rows (TEXT, BLOB) cannot make the row group, which
 	// parquet-go holds in memory until it is complete, arbitrarily large.
-	parquetRowGroupBytes = 64 << 20
+	// Narrow rows reach the row limit first (the benchmark's 13-column table:
+	// about 2 MB per 131,072 rows).
+	parquetRowGroupBytes = 16 << 20
 
 	// parquetPageBytes is the in-memory buffer in which parquet-go fills the
-	// current page of each column, uncompressed; a page is cut when it is full.
-	parquetPageBytes = 256 << 10
+	// current page of each column, uncompressed; a page is cut when it is
+	// full. With the definition levels and row numbers parquet-go keeps beside
+	// the values, and room to grow, a column holds about 2.5 times this.
+	// 128 KiB rather than parquet-go's 256 KiB: about 4 MB less per writer of
+	// the benchmark table, for files 1.9 % larger.
+	parquetPageBytes = 128 << 10
 
 	// Rows reach parquet-go in batches, column by column: a column writer has
 	// a cost per call that one row at a time would pay for every value. A
 	// batch also ends when the bytes it copied reach parquetBatchBytes.
 	parquetBatchRows  = 512
 	parquetBatchBytes = 1 << 20
+
+	// parquetBoundBytes is about the longest min or max of a String or
+	// Binary column kept in the column chunk statistics and the page index
+	// (see boundedBytesType); parquet-mr cuts its page index to 64 bytes too.
+	parquetBoundBytes = 64
 
 	// parquetSchemaKey is the file metadata key holding the JSON of the
 	// schema the file was written with.
@@ -64,10 +78,12 @@ type ParquetOptions struct {
 	// parquet-go keeps the compressed pages of the open row group in memory
 	// until the row group is complete (a column chunk is contiguous in the
 	// file), so this bounds the writer's memory: about one compressed row
-	// group, plus a 256 KiB page buffer per column, one batch of rows (512
-	// rows, or 1 MiB of values) and a zstd encoder (about 3 MiB, pooled).
-	// Memory does not grow with the number of rows in the file, except for
-	// the footer's page index (tens of bytes per page and column).
+	// group (at most 16 MiB), plus about 320 KiB per column for the pages
+	// being filled, one batch of rows (512 rows, or 1 MiB of values, or one
+	// larger value). The zstd encoders (1.7 MiB each, one per core) are shared
+	// by every writer of the process. Memory does not grow with the number of
+	// rows in the file, except for the footer's page index (tens of bytes per
+	// page and column).
 	RowGroupRows int
 }
 
@@ -156,7 +172,7 @@ func NewParquetWriter(w io.Writer, s schema.Schema, o ParquetOptions) (*ParquetW
 	if err != nil {
 		return nil, fmt.Errorf("parquet: encode schema metadata: %w", err)
 	}
-	config, err := parquet.NewWriterConfig(
+	options := []parquet.WriterOption{
 		parquet.NewSchema("mallet", root),
 		parquet.Compression(codec),
 		// Data pages v1 and PLAIN byte arrays (parquet-go would pick
@@ -165,20 +181,29 @@ func NewParquetWriter(w io.Writer, s schema.Schema, o ParquetOptions) (*ParquetW
 		parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.Plain),
 		// Engines prune with the column chunk statistics and the page index,
 		// which stay; min/max in every page header would cost a second pass
-		// over each page's values.
+		// over each page's values, and before they were bounded they held
+		// every large value a second time.
 		parquet.DataPageStatistics(false),
+		// Byte array bounds are cut to parquetBoundBytes by the column
+		// types themselves (boundedBytesType), correctly for UTF-8; the
+		// page index must not cut them again.
+		parquet.ColumnIndexSizeLimit(func([]string) int { return math.MaxInt32 }),
 		parquet.PageBufferSize(parquetPageBytes),
-		parquet.WriteBufferSize(256<<10),
+		parquet.WriteBufferSize(64 << 10),
 		parquet.MaxRowsPerRowGroup(int64(groupRows)),
 		parquet.KeyValueMetadata("writer", "mallet"),
 		parquet.KeyValueMetadata(parquetSchemaKey, string(meta)),
-	)
-	if err != nil {
+	}
+	// The options are checked here, where an error can be returned;
+	// NewGenericWriter panics on them. They are given to it as they are: a
+	// *WriterConfig given as an option is merged into the defaults with
+	// DataPageStatistics OR-ed, which would turn page statistics back on.
+	if _, err := parquet.NewWriterConfig(options...); err != nil {
 		return nil, fmt.Errorf("parquet: configure writer: %w", err)
 	}
 	batchRows := min(parquetBatchRows, groupRows)
 	p := &ParquetWriter{
-		w:          parquet.NewGenericWriter[any](w, config),
+		w:          parquet.NewGenericWriter[any](w, options...),
 		cols:       cols,
 		vals:       make([][]parquet.Value, len(cols)),
 		arena:      make([]byte, 0, 64<<10),
@@ -206,17 +231,23 @@ func parquetCodec(name string) (compress.Codec, error) {
 	return nil, fmt.Errorf("parquet: unknown compression %q (want zstd, snappy, gzip or none)", name)
 }
 
-// pageZstd is zstd at its default level (about zstd -3) with a 1 MiB window.
-// parquet-go's zstd codec keeps the level's 8 MiB window, for which
-// klauspost/compress gives every pooled encoder a 16 MiB history (32 MiB
-// measured per writer), although each page, the unit of compression, is
-// compressed on its own and is about 256 KiB. Files are the same size.
-var pageZstd = zstdCodec{window: 1 << 20}
+// pageZstd is zstd at its default level (about zstd -3) with a window of a
+// page and klauspost/compress's lower-memory mode. parquet-go's zstd codec
+// keeps the level's 8 MiB window, for which klauspost/compress gives every
+// pooled encoder a 16 MiB history (32 MiB measured per writer), although each
+// page, the unit of compression, is compressed on its own. An encoder holds
+// about 1.7 MiB (3.4 MiB with the 1 MiB window used before); files are the
+// same size.
+var pageZstd = zstdCodec{window: parquetPageBytes}
 
 // zstdCodec is a parquet-go codec writing zstd frames with a given window.
+// It holds at most GOMAXPROCS encoders, shared by every writer of the
+// process: compressing is all CPU, so more writers than cores wait their
+// turn rather than each holding an encoder (1.7 MiB) of its own.
 type zstdCodec struct {
 	window   int // a power of two
-	encoders sync.Pool
+	once     sync.Once
+	encoders chan *zstd.Encoder // nil until first used
 }
 
 func (c *zstdCodec) String() string                            { return "ZSTD" }
@@ -224,12 +255,21 @@ func (c *zstdCodec) CompressionCodec() format.CompressionCodec { return format.Z
 
 // Encode compresses src into dst, reusing dst's capacity.
 func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
-	e, _ := c.encoders.Get().(*zstd.Encoder)
+	c.once.Do(func() {
+		n := runtime.GOMAXPROCS(0)
+		c.encoders = make(chan *zstd.Encoder, n)
+		for range n {
+			c.encoders <- nil // made when first taken
+		}
+	})
+	e := <-c.encoders
+	defer func() { c.encoders <- e }()
 	if e == nil {
 		var err error
 		e, err = zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithWindowSize(c.window),
+			zstd.WithLowerEncoderMem(true),
 			zstd.WithEncoderConcurrency(1),
 			zstd.WithZeroFrames(true),
 			zstd.WithEncoderCRC(false),
@@ -238,9 +278,7 @@ func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
 			return dst, fmt.Errorf("zstd: %w", err)
 		}
 	}
-	dst = e.EncodeAll(src, dst[:0])
-	c.encoders.Put(e)
-	return dst, nil
+	return e.EncodeAll(src, dst[:0]), nil
 }
 
 // Decode is parquet-go's; readers choose the codec from the file anyway.
@@ -506,9 +544,9 @@ func parquetNode(c schema.Column) (parquet.Node, int, error) {
 	case schema.Timestamp:
 		return parquet.Timestamp(parquet.Millisecond), 0, nil
 	case schema.String:
-		return parquet.String(), 0, nil
+		return parquet.Leaf(boundedBytesType{Type: parquet.String().Type(), text: true}), 0, nil
 	case schema.Binary:
-		return parquet.Leaf(parquet.ByteArrayType), 0, nil
+		return parquet.Leaf(boundedBytesType{Type: parquet.ByteArrayType}), 0, nil
 	}
 	return nil, 0, fmt.Errorf("parquet: column %q: unknown kind %s", c.Name, c.Kind)
 }
@@ -665,6 +703,151 @@ func (x *signedDecimalIndexer) ColumnIndex() format.ColumnIndex {
 		MaxValues:     append([][]byte(nil), x.max...),
 		BoundaryOrder: format.Unordered,
 	}
+}
+
+// boundedBytesType is a BYTE_ARRAY type (STRING or no logical type) whose
+// page bounds, and so its column chunk statistics and page index, are at
+// most about parquetBoundBytes long. parquet-go keeps whole values there: a
+// column of 1 MB mail bodies put each body into the footer twice more, as a
+// page's min and max, and kept them in memory until the file was complete.
+//
+// A min is cut to a prefix, which sorts before the value; a max is cut and
+// its last byte (last character, for text) incremented, which sorts after
+// it: both stay bounds, the more compact values the Parquet spec allows
+// ("may be the actual minimum and maximum ... but can also be values that do
+// not exist"), as parquet-mr writes in its page index. Text bounds are cut
+// at a character boundary and stay valid UTF-8.
+type boundedBytesType struct {
+	parquet.Type
+	text bool
+}
+
+func (t boundedBytesType) NewColumnBuffer(columnIndex, numValues int) parquet.ColumnBuffer {
+	return boundedBytesBuffer{ColumnBuffer: t.Type.NewColumnBuffer(columnIndex, numValues), text: t.text}
+}
+
+// boundedBytesBuffer gives its pages bounded bounds. Embedding the interface
+// keeps parquet-go's unexported write methods of the wrapped buffer.
+type boundedBytesBuffer struct {
+	parquet.ColumnBuffer
+	text bool
+}
+
+func (b boundedBytesBuffer) Page() parquet.Page {
+	return boundedBytesPage{Page: b.ColumnBuffer.Page(), text: b.text}
+}
+
+func (b boundedBytesBuffer) Clone() parquet.ColumnBuffer {
+	return boundedBytesBuffer{ColumnBuffer: b.ColumnBuffer.Clone(), text: b.text}
+}
+
+type boundedBytesPage struct {
+	parquet.Page
+	text bool
+}
+
+func (p boundedBytesPage) Bounds() (minValue, maxValue parquet.Value, ok bool) {
+	lo, hi, ok := p.Page.Bounds()
+	if !ok {
+		return lo, hi, false
+	}
+	col := p.Column()
+	minValue = parquet.ByteArrayValue(lowerBound(lo.ByteArray(), parquetBoundBytes, p.text)).Level(0, 0, col)
+	maxValue = parquet.ByteArrayValue(upperBound(hi.ByteArray(), parquetBoundBytes, p.text)).Level(0, 0, col)
+	return minValue, maxValue, true
+}
+
+// lowerBound returns a prefix of b of at most n bytes, cut at a character
+// boundary when text is true. It sorts before or equal to b.
+func lowerBound(b []byte, n int, text bool) []byte {
+	if len(b) <= n {
+		return b
+	}
+	if text {
+		return b[:runeCut(b, n)]
+	}
+	return b[:n]
+}
+
+// upperBound returns a short value that sorts after or equal to b, byte-wise
+// (the order of STRING and of BYTE_ARRAY without a logical type): b itself
+// when it has at most n bytes, else a prefix of at most n bytes whose last
+// character (text) or byte was incremented. Text that is valid UTF-8 in its
+// first n bytes gives valid UTF-8.
+//
+// Only a value whose first n bytes are all 0xFF (or, for text, U+10FFFF) has
+// no such short bound: the bound is then the prefix up to its first other
+// byte (character), incremented, or b itself if there is none.
+func upperBound(b []byte, n int, text bool) []byte {
+	if len(b) <= n {
+		return b
+	}
+	if text {
+		cut := b[:runeCut(b, n)]
+		if utf8.Valid(cut) {
+			for len(cut) > 0 {
+				r, size := utf8.DecodeLastRune(cut)
+				cut = cut[:len(cut)-size]
+				// U+10FFFF, or a successor one byte longer (U+007F to
+				// U+0080) that would not fit: carry into the character
+				// before.
+				if next, ok := nextRune(r); ok && len(cut)+utf8.RuneLen(next) <= n {
+					return utf8.AppendRune(bytes.Clone(cut), next)
+				}
+			}
+			// Only U+10FFFF up to n: the first other character, incremented.
+			for i := 0; i < len(b); {
+				r, size := utf8.DecodeRune(b[i:])
+				if r == utf8.RuneError && size <= 1 {
+					break
+				}
+				if next, ok := nextRune(r); ok {
+					return utf8.AppendRune(bytes.Clone(b[:i]), next)
+				}
+				i += size
+			}
+		}
+		// Not UTF-8 (a String column holds what MySQL sent, unchecked), or
+		// only U+10FFFF: bytes, as parquet-mr does.
+	}
+	for i := n - 1; i >= 0; i-- {
+		if b[i] != 0xFF {
+			out := bytes.Clone(b[:i+1])
+			out[i]++
+			return out
+		}
+	}
+	for i := n; i < len(b); i++ {
+		if b[i] != 0xFF {
+			out := bytes.Clone(b[:i+1])
+			out[i]++
+			return out
+		}
+	}
+	return b
+}
+
+// runeCut returns the largest length <= n that does not split a UTF-8
+// sequence of b (n < len(b)).
+func runeCut(b []byte, n int) int {
+	for i := n; i > 0 && i > n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return n
+}
+
+// nextRune is the character after r in code point order, which UTF-8's
+// byte order follows, skipping the surrogates that UTF-8 cannot encode.
+func nextRune(r rune) (rune, bool) {
+	switch {
+	case r >= utf8.MaxRune:
+		return 0, false
+	case r == 0xD7FF:
+		return 0xE000, true
+	}
+	return r + 1, true
 }
 
 // Parsing MySQL's text. The parsers take bytes and do not allocate.

@@ -9,7 +9,9 @@ import (
 // chunkSize bytes and blocks only once chunks chunks are full and not yet
 // read. An encoder writing into it thus keeps encoding while the reader
 // (an upload) hashes, writes or sends what came before, on another core,
-// and memory stays at chunks*chunkSize however much flows through.
+// and memory stays at chunks*chunkSize however much flows through. Chunks
+// are allocated as the writer first needs them, so a small stream holds
+// one.
 //
 // As with io.Pipe, CloseWithError on either end makes the other end's
 // calls return that error (io.EOF for the reader after a plain Close of
@@ -17,17 +19,19 @@ import (
 // writer whose reader closed without an error).
 func Pipe(chunkSize, chunks int) (*PipeReader, *PipeWriter) {
 	p := &pipe{
+		size: chunkSize,
 		full: make(chan []byte, chunks),
 		free: make(chan []byte, chunks+1),
 		done: make(chan struct{}),
 	}
 	for range chunks + 1 {
-		p.free <- make([]byte, 0, chunkSize)
+		p.free <- nil // allocated when first taken
 	}
 	return &PipeReader{p: p}, &PipeWriter{p: p}
 }
 
 type pipe struct {
+	size int
 	full chan []byte // written chunks, in order
 	free chan []byte // chunks to fill
 	done chan struct{}
@@ -60,6 +64,9 @@ func (w *PipeWriter) Write(b []byte) (int, error) {
 			case w.cur = <-w.p.free:
 			case <-w.p.done:
 				return n, w.p.writeErr()
+			}
+			if w.cur == nil {
+				w.cur = make([]byte, 0, w.p.size)
 			}
 		}
 		k := copy(w.cur[len(w.cur):cap(w.cur)], b)

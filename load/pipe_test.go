@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -91,5 +92,25 @@ func TestPipeWriteTo(t *testing.T) {
 	n, err := pr.WriteTo(&got)
 	if err != nil || n != int64(len(want)) || !bytes.Equal(got.Bytes(), want) {
 		t.Fatalf("got %d bytes, %v; want %d bytes, nil", n, err, len(want))
+	}
+}
+
+// TestPipeAllocatesOnDemand: a stream smaller than a chunk allocates one
+// chunk, not all of them.
+func TestPipeAllocatesOnDemand(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	pr, pw := Pipe(1<<20, 8)
+	go func() {
+		pw.Write([]byte("small"))
+		pw.Close()
+	}()
+	got, err := io.ReadAll(pr)
+	if err != nil || string(got) != "small" {
+		t.Fatalf("read %q, %v; want \"small\"", got, err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 2<<20 {
+		t.Errorf("allocated %d bytes for a 5-byte stream through 8 chunks of 1 MiB, want at most 2 MiB", n)
 	}
 }

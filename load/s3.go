@@ -17,8 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
-	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -29,12 +27,12 @@ import (
 // visible whole or not at all. The ETag is S3's, unquoted.
 type S3 struct {
 	client      *s3.Client
-	tm          *transfermanager.Client
 	bucket      string
 	prefix      string // "" or ends with "/"
 	sse         types.ServerSideEncryption
 	kmsKeyID    *string
 	concurrency int
+	buffers     *UploadBuffers
 }
 
 // S3Options tunes an S3 store. The zero value is usable.
@@ -51,19 +49,24 @@ type S3Options struct {
 	// Empty leaves it to the bucket's default encryption.
 	SSE      string
 	KMSKeyID string
-	// PartSize is the multipart part size, 5 MiB (S3's minimum) if zero.
-	// Objects smaller than one part go up in a single PUT.
+	// PartSize is the multipart part size: Buffers' if zero, else 5 MiB
+	// (S3's minimum). Objects smaller than one part go up in a single PUT.
 	PartSize int64
-	// Concurrency is the number of parts in flight per Put, 2 if zero.
-	// A Put holds about PartSize*(Concurrency+2) bytes of memory: the parts
-	// in flight, the part being filled, and the first part, which the
-	// transfer manager reads before choosing a single or multipart upload.
+	// Concurrency is the number of parts in flight per Put, 2 if zero. A
+	// Put holds at most Concurrency+1 part buffers (the parts in flight and
+	// the part being filled), taken from Buffers.
 	Concurrency int
+	// Buffers is the pool the parts are filled in, shared with other
+	// stores. If nil: DefaultUploadBuffers (8 parts of 5 MiB for the whole
+	// process) for the default part size, else a pool of Concurrency+1
+	// parts of this store's own.
+	Buffers *UploadBuffers
 }
 
 const (
 	minPartSize     = 5 << 20
 	defaultPartSize = 5 << 20
+	maxPartSize     = 5 << 30
 	// deleteBatch is the most keys one DeleteObjects takes.
 	deleteBatch = 1000
 	// abortTimeout bounds aborting an upload after its context is done,
@@ -113,18 +116,28 @@ func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error)
 		}
 		s.kmsKeyID = aws.String(o.KMSKeyID)
 	}
-	partSize := o.PartSize
 	switch {
-	case partSize == 0:
-		partSize = defaultPartSize
-	case partSize < minPartSize:
-		return nil, fmt.Errorf("s3: part size %d is below S3's minimum of %d", partSize, minPartSize)
+	case o.PartSize != 0 && o.PartSize < minPartSize:
+		return nil, fmt.Errorf("s3: part size %d is below S3's minimum of %d", o.PartSize, minPartSize)
+	case o.PartSize > maxPartSize:
+		return nil, fmt.Errorf("s3: part size %d is above S3's maximum of %d", o.PartSize, int64(maxPartSize))
+	case o.Buffers != nil && o.PartSize != 0 && o.PartSize != int64(o.Buffers.PartSize()):
+		return nil, fmt.Errorf("s3: part size %d differs from the upload buffers' %d", o.PartSize, o.Buffers.PartSize())
 	}
 	switch {
 	case s.concurrency == 0:
 		s.concurrency = 2
 	case s.concurrency < 0:
 		return nil, fmt.Errorf("s3: concurrency %d is negative", s.concurrency)
+	}
+	s.buffers = o.Buffers
+	switch {
+	case s.buffers != nil:
+	case o.PartSize == 0 || o.PartSize == defaultPartSize:
+		s.buffers = DefaultUploadBuffers
+	default:
+		// Another part size cannot share the process's buffers.
+		s.buffers = NewUploadBuffers(int(o.PartSize), s.concurrency+1)
 	}
 	pathStyle := o.PathStyle
 	if v := os.Getenv("MALLET_S3_PATH_STYLE"); v != "" {
@@ -163,20 +176,6 @@ func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error)
 		cfg.Region = "us-east-1"
 	}
 	s.client = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	s.tm = transfermanager.New(s.client, func(o *transfermanager.Options) {
-		o.PartSizeBytes = partSize
-		// Multipart from the first full part, so memory stays bounded by
-		// the part size rather than the 16 MiB default threshold.
-		o.MultipartUploadThreshold = partSize
-		o.Concurrency = s.concurrency
-		// The transfer manager overrides the client's setting with its own,
-		// which defaults to CRC32 on every upload.
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		// Abort with a fresh context: with the default (0) a cancelled
-		// Put would try to abort with its dead context and leave the
-		// upload pending.
-		o.FailTimeout = abortTimeout
-	})
 	return s, nil
 }
 
@@ -242,35 +241,21 @@ func apiCode(err error) string {
 
 // Put streams r into key through a multipart upload (a single PUT if r
 // holds less than one part), replacing any object there, and returns the
-// number of bytes written. When r fails or ctx is done first (ctx is
-// checked between Reads, a blocked Read is not interrupted), the upload is
-// aborted: the previous object stays and no pending upload is left. Should
-// the abort itself fail, the error says so; AbortIncomplete cleans up
-// later.
+// number of bytes written. Parts are filled in buffers from the store's
+// UploadBuffers, so Put may wait for other uploads to give some back. When
+// r fails or ctx is done first (ctx is checked between Reads, a blocked
+// Read is not interrupted), the upload is aborted: the previous object
+// stays and no pending upload is left. Should the abort itself fail, the
+// error says so; AbortIncomplete cleans up later.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, s.errorf("put", key, err)
 	}
-	body := counting(r)
-	_, err := s.tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket:               aws.String(s.bucket),
-		Key:                  s.key(key),
-		Body:                 &ctxReader{ctx: ctx, r: body},
-		ServerSideEncryption: tmtypes.ServerSideEncryption(s.sse),
-		SSEKMSKeyID:          s.kmsKeyID,
-	})
+	n, err := s.put(ctx, key, r)
 	if err != nil {
-		// The transfer manager has aborted already, but it drops the
-		// abort's own error; aborting again is harmless and tells us.
-		var mu transfermanager.MultipartUploadError
-		if errors.As(err, &mu) {
-			if aerr := s.abort(ctx, key, mu.UploadID()); aerr != nil {
-				err = errors.Join(err, aerr)
-			}
-		}
 		return 0, s.errorf("put", key, err)
 	}
-	return body.n, nil
+	return n, nil
 }
 
 // abort aborts an upload, with a fresh context if ctx is done. An upload

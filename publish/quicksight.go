@@ -96,8 +96,14 @@ func NewQuickSightManifest(uris []string) *QuickSightManifest {
 // WriteQuickSight writes the QuickSight manifest of a run date's partition
 // (files: every file of the partition, in order) and, when no later date
 // has a manifest, the latest manifest too. It runs after the partition is
-// published, so both manifests only ever name complete runs.
+// published, so both manifests only ever name complete runs. With no
+// files it writes nothing and leaves both manifests as they were:
+// QuickSight refuses a manifest that lists no file (a CSV run with no row
+// writes a header-only part so that its day has one).
 func WriteQuickSight(ctx context.Context, st load.Store, job, date string, s schema.Schema, uris []string) error {
+	if len(uris) == 0 {
+		return nil
+	}
 	if err := CheckQuickSight(s, len(uris)); err != nil {
 		return fmt.Errorf("quicksight manifest for %s dt=%s: %w", job, date, err)
 	}

@@ -78,6 +78,7 @@ func (c *runCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	startup.log(log)
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return err

@@ -68,6 +68,7 @@ func (c *scheduleCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	startup.log(log)
 	// Catch SIGHUP before anything else: its default action ends the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
