@@ -80,6 +80,7 @@ func checkPacked(t *testing.T, res *jobs.Result, open func(string) []byte, n int
 // file_size and file_rows let them; a tenant larger than the spool gets a
 // part of its own.
 func TestPacking(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 8)
 	const rows = 50
 	tests := []struct {
@@ -100,6 +101,7 @@ func TestPacking(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			out := t.TempDir()
 			qpath := filepath.Join(t.TempDir(), "q.sql")
 			if err := os.WriteFile(qpath, []byte(seqJob(rows)), 0o600); err != nil {
@@ -130,6 +132,7 @@ func TestPacking(t *testing.T) {
 // have streamed (a permanent error, so no retry) leaves none of them in a
 // part, under on_tenant_error: skip, while the others are packed whole.
 func TestPackedTenantFailsMidStream(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 5)
 	victim := f.tenants[2]
 	const rows = 300
@@ -160,6 +163,7 @@ func TestPackedTenantFailsMidStream(t *testing.T) {
 // it: the run's folder holds exactly the published parts, and those hold
 // every row of the other tenants.
 func TestPackedMinoritySchema(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, 5)
 	odd := f.tenants[3]
 	f.exec(t, odd, "ALTER TABLE accounts ADD COLUMN plan VARCHAR(16) NULL")

@@ -16,6 +16,7 @@ import (
 // it, that only tenants that failed on their own count as failed, and that
 // a failure of a server or of the output is reported as such.
 func TestTenantStatuses(t *testing.T) {
+	t.Parallel()
 	db := testdb.Open(t)
 	p := testdb.Prefix()
 	bad, good1, good2 := p+"a_bad", p+"b_good", p+"c_good"

@@ -24,10 +24,20 @@ import (
 	"github.com/mallet-etl/mallet/schedule"
 )
 
-// These tests run the scheduler in-process on "@every 1s" schedules, with a
-// fake runner in place of jobs.Run: what they check is the loop (turns,
-// skips, slots, reload, stop), not a run. The process around it (signals,
-// exit codes, /metrics on a port, real runs) is tested in cmd/mallet.
+// These tests run the scheduler in-process with a fake runner in place of
+// jobs.Run: what they check is the loop (turns, skips, slots, reload,
+// stop), not a run. TestRunsAndSkips runs on the config's "@every 1s"; the
+// others replace it with a turn every tenth of a second, finer than cron's
+// whole seconds, to wait less. The process around the loop (signals, exit
+// codes, /metrics on a port, real runs) is tested in cmd/mallet.
+
+// every is a schedule with a turn every d.
+type every time.Duration
+
+func (d every) Next(t time.Time) time.Time { return t.Add(time.Duration(d)) }
+
+// fast is the turn of the tests that do not need the config's schedule.
+const fast = every(100 * time.Millisecond)
 
 // writeConfig writes a valid config with the given jobs section into dir
 // and returns its path. No server is contacted: the runner is a fake.
@@ -188,11 +198,25 @@ func (l *logs) lines(msg string) []map[string]any {
 	return out
 }
 
-func start(t *testing.T, path string, r schedule.Runner, maxConcurrent int) (*schedule.Scheduler, *logs) {
+// start starts a scheduler over the config at path; when turn is not zero,
+// every scheduled job takes its turns on it instead of its schedule.
+func start(t *testing.T, path string, turn every, r schedule.Runner, maxConcurrent int) (*schedule.Scheduler, *logs) {
 	t.Helper()
 	l := &logs{}
+	load := func() (*config.Config, error) {
+		cfg, err := config.Load(path)
+		if err != nil || turn == 0 {
+			return cfg, err
+		}
+		for _, j := range cfg.Jobs {
+			if j.Cron != nil {
+				j.Cron = turn
+			}
+		}
+		return cfg, nil
+	}
 	s, err := schedule.Start(t.Context(), schedule.Options{
-		Load:          func() (*config.Config, error) { return config.Load(path) },
+		Load:          load,
 		Runner:        r,
 		MaxConcurrent: maxConcurrent,
 		Log:           slog.New(slog.NewJSONHandler(l, nil)),
@@ -275,7 +299,7 @@ func TestRunsAndSkips(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, dir, job("slow", "@every 1s")+job("fast", "@every 1s")+job("manual", ""))
 	r := newRunner(t, "fast")
-	s, l := start(t, path, r, 2)
+	s, l := start(t, path, 0, r, 2)
 
 	for _, name := range []string{"slow", "fast"} {
 		lines := slices.DeleteFunc(l.lines("job scheduled"), func(m map[string]any) bool { return m["job"] != name })
@@ -371,7 +395,7 @@ func TestStopGrace(t *testing.T) {
 			t.Parallel()
 			path := writeConfig(t, t.TempDir(), job("slow", "@every 1s"))
 			r := newRunner(t)
-			s, l := start(t, path, r, 1)
+			s, l := start(t, path, fast, r, 1)
 			r.waitStart(t, "slow")
 			if tc.finish > 0 {
 				time.AfterFunc(tc.finish, func() { r.free("slow") })
@@ -423,7 +447,7 @@ func TestSlots(t *testing.T) {
 	t.Parallel()
 	path := writeConfig(t, t.TempDir(), job("a", "@every 1s")+job("b", "@every 1s")+job("c", "@every 1s"))
 	r := newRunner(t)
-	s, l := start(t, path, r, 1)
+	s, l := start(t, path, fast, r, 1)
 	r.waitStart(t, "")
 	deadline := time.Now().Add(5 * time.Second)
 	for len(l.lines("run waiting for a slot")) < 2 {
@@ -460,7 +484,7 @@ func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, dir, job("tick", "@every 1s"))
 	r := newRunner(t, "tick", "tock")
-	s, l := start(t, path, r, 2)
+	s, l := start(t, path, fast, r, 2)
 	waitMetric(t, s, `mallet_runs_total{mallet_job="tick",outcome="success"}`, 1)
 
 	good, err := os.ReadFile(path)
