@@ -178,8 +178,11 @@ type TenantResult struct {
 	Server   string `json:"server"`
 	Database string `json:"database"`
 	// Status is what happened to the tenant: one of TenantStatuses.
-	Status   string        `json:"status"`
-	Rows     int64         `json:"rows"`
+	Status string `json:"status"`
+	Rows   int64  `json:"rows"`
+	// Bytes is the size of the tenant's own part, or, for a tenant packed
+	// with others, how much its rows grew their part (an estimate for
+	// Parquet, whose pages are compressed a row group at a time).
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"`
 	Attempts int           `json:"attempts"`
