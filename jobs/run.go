@@ -195,7 +195,7 @@ type TenantResult struct {
 
 	tenant extract.Tenant
 	schema schema.Schema // the query's own columns
-	key    string        // data key of the tenant's part, "" when nothing was written
+	key    string        // data key of the tenant's own part (too large to pack), else ""
 	sum    string        // sha256 of the part
 	agg    *aggregator
 	track  *tracker // mode incremental
