@@ -296,16 +296,12 @@ func (r *run) runWindow(ctx context.Context) error {
 		r.discard(ctx)
 		return runErr
 	}
-	m, err := r.publish(ctx)
-	if err != nil {
+	if _, err := r.publish(ctx); err != nil {
 		if r.committed {
 			return fmt.Errorf("job %s: published, but %w (the next run finishes it)", r.job.Name, err)
 		}
 		r.discard(ctx)
 		return fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
-	}
-	if err := r.writeQuickSight(ctx, m); err != nil {
-		return fmt.Errorf("job %s: published, but %w", r.job.Name, err)
 	}
 	if failed > 0 {
 		return fmt.Errorf("job %s: %d of %d tenants failed and were left out: %w", r.job.Name, failed, len(r.res.Tenants), ErrPartial)
