@@ -62,7 +62,11 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 	top.Mode = r.job.Mode
 	if len(ws) == 0 {
 		r.log.Info("nothing to run: every window is committed (use --force to run them again)", "job", r.job.Name)
-		top.Tenants = nil
+		for _, t := range top.Tenants {
+			if t.Status == TenantNotRun {
+				t.Status = TenantSkipped
+			}
+		}
 		return top, nil
 	}
 	tenants := top.Tenants
@@ -83,7 +87,7 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 		}
 		res.Tenants = make([]*TenantResult, len(tenants))
 		for j, t := range tenants {
-			res.Tenants[j] = &TenantResult{Server: t.Server, Database: t.Database, Err: t.Err, Error: t.Error, tenant: t.tenant}
+			res.Tenants[j] = &TenantResult{Server: t.Server, Database: t.Database, Status: t.Status, Err: t.Err, Error: t.Error, tenant: t.tenant}
 		}
 		r.res, r.win, r.committed = res, w, false
 		err := r.runWindow(ctx)

@@ -25,7 +25,7 @@ import (
 // the last run and the one before it (for queries in flight), and leaves no
 // empty folder behind, so data/ holds two run folders, not one per run.
 func TestCleanUpFolders(t *testing.T) {
-	f := newFleet(t, 2)
+	f := sharedFleet(t, 2)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(loginsJob, out))
 	const runs = 6

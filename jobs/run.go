@@ -98,8 +98,13 @@ type Result struct {
 	Objects     []Object        `json:"objects"`
 	Rows        int64           `json:"rows"`
 	Bytes       int64           `json:"bytes"`
-	Failed      int             `json:"tenants_failed"`
-	Err         string          `json:"error,omitempty"`
+	// Failed counts the tenants whose status is TenantFailed: their own
+	// errors, not the tenants cancelled or never run because of them.
+	Failed int    `json:"tenants_failed"`
+	Err    string `json:"error,omitempty"`
+	// Servers lists the servers whose databases could not be listed: a
+	// failure of the server, not of a tenant (its tenants are unknown).
+	Servers []ServerFailure `json:"servers_failed,omitempty"`
 	// Mode is the job's mode; Window the query window of a window-mode
 	// run; Windows the result of each window when the run covered several
 	// (a backfill), with the totals above summed over them.
@@ -111,10 +116,69 @@ type Result struct {
 	Steps []Step `json:"steps,omitempty"`
 }
 
+// ServerFailure is a server whose tenants could not be discovered.
+type ServerFailure struct {
+	Server string `json:"server"`
+	Error  string `json:"error"`
+}
+
+// Tenant statuses: what happened to a tenant in a run.
+const (
+	// TenantOK: extracted; its rows are in the run's output.
+	TenantOK = "ok"
+	// TenantFailed: its own error (query, connection, columns that differ
+	// from the others'); Error says which.
+	TenantFailed = "failed"
+	// TenantCancelled: started, then stopped because another tenant failed
+	// under on_tenant_error: fail, or the run was stopped or timed out.
+	TenantCancelled = "cancelled"
+	// TenantNotRun: never started: the run failed or was stopped first.
+	TenantNotRun = "not run"
+	// TenantSkipped: not run on purpose: every window the run covers was
+	// committed already (a resumed backfill; --force runs them again).
+	TenantSkipped = "skipped"
+)
+
+// TenantStatuses lists the statuses in the order summaries give them.
+var TenantStatuses = []string{TenantFailed, TenantCancelled, TenantNotRun, TenantSkipped, TenantOK}
+
+// Count returns how many tenants of the run have status.
+func (r *Result) Count(status string) int {
+	n := 0
+	for _, t := range r.Tenants {
+		if t.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// TenantSummary says what happened to the tenants, failures first:
+// "1 of 3 tenants failed; 2 cancelled", "3 of 3 tenants ok".
+func (r *Result) TenantSummary() string {
+	if len(r.Tenants) == 0 {
+		return "no tenants"
+	}
+	var parts []string
+	for _, st := range TenantStatuses {
+		n := r.Count(st)
+		switch {
+		case n == 0:
+		case len(parts) == 0:
+			parts = append(parts, fmt.Sprintf("%d of %d tenants %s", n, len(r.Tenants), st))
+		default:
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // TenantResult is one tenant's part of a run.
 type TenantResult struct {
-	Server   string        `json:"server"`
-	Database string        `json:"database"`
+	Server   string `json:"server"`
+	Database string `json:"database"`
+	// Status is what happened to the tenant: one of TenantStatuses.
+	Status   string        `json:"status"`
 	Rows     int64         `json:"rows"`
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"`
@@ -238,21 +302,29 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	// get none, and their runs must still succeed.
 	tenants.List = ShardTenants(tenants.List, r.o.Shard)
 	for _, name := range slices.Sorted(maps.Keys(tenants.Failed)) {
-		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: name, Database: "*", Err: tenants.Failed[name], Error: tenants.Failed[name].Error()})
+		// The error names the server already; the summary says it again.
+		msg := strings.TrimPrefix(tenants.Failed[name].Error(), "server "+name+": ")
+		r.res.Servers = append(r.res.Servers, ServerFailure{Server: name, Error: msg})
 	}
 	// A refused tenant fails in the one shard it would belong to, so that
 	// N shards report it once, not N times.
 	for _, rf := range tenants.Refused {
 		if r.o.Shard.N <= 1 || ShardOf(rf.Tenant, r.o.Shard.N) == r.o.Shard.K {
-			r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: rf.Tenant.Server, Database: rf.Tenant.Database, Err: rf.Err, Error: rf.Err.Error()})
+			r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: rf.Tenant.Server, Database: rf.Tenant.Database, Status: TenantFailed, Err: rf.Err, Error: rf.Err.Error()})
 		}
 	}
 	for _, t := range tenants.List {
-		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: t.Server, Database: t.Database, tenant: t})
+		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: t.Server, Database: t.Database, Status: TenantNotRun, tenant: t})
 	}
 	r.o.Progress.TenantsTotal.Store(int64(len(r.res.Tenants)))
 	if found == 0 && len(tenants.Failed) == 0 {
 		return r.res, fmt.Errorf("job %s: no tenant database matches the source %s: %w", r.job.Name, r.src.Name, ErrFailed)
+	}
+	// A server that cannot list its databases hides an unknown number of
+	// tenants: under policy fail that fails the run before any work, and
+	// a run with no tenant left has nothing to publish.
+	if len(r.res.Servers) > 0 && (found == 0 || r.job.OnTenantError == config.OnErrorFail) {
+		return r.res, fmt.Errorf("job %s: %s: %w", r.job.Name, serversFailed(r.res.Servers), ErrFailed)
 	}
 	if r.o.DryRun {
 		return r.res, nil
@@ -267,30 +339,41 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	return r.runWindows(ctx)
 }
 
+// serversFailed says which servers could not list their databases.
+func serversFailed(servers []ServerFailure) string {
+	if len(servers) == 1 {
+		return fmt.Sprintf("server %s failed, its tenants are unknown: %s", servers[0].Server, servers[0].Error)
+	}
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = s.Server
+	}
+	return fmt.Sprintf("servers %s failed, their tenants are unknown; first: %s", strings.Join(names, ", "), servers[0].Error)
+}
+
 // runWindow extracts and publishes one window into r.res.
 func (r *run) runWindow(ctx context.Context) error {
 	first := r.extractAll(ctx) // the failure that cancelled the others, if any
 	r.checkSchemas()
-	failed := 0
 	for _, t := range r.res.Tenants {
 		if t.Err != nil {
-			failed++
 			t.Error = t.Err.Error()
-			if first == nil {
+			if first == nil && t.Status == TenantFailed {
 				first = t.Err
 			}
 		}
 	}
+	failed := r.res.Count(TenantFailed)
 	r.res.Failed = failed
-	ok := len(r.res.Tenants) - failed
+	ok := r.res.Count(TenantOK)
 	var runErr error
 	switch {
 	case ctx.Err() != nil:
-		runErr = fmt.Errorf("job %s: %w: %w", r.job.Name, context.Cause(ctx), ErrFailed)
+		runErr = fmt.Errorf("job %s: %w (%s): %w", r.job.Name, context.Cause(ctx), r.res.TenantSummary(), ErrFailed)
 	case failed > 0 && r.job.OnTenantError == config.OnErrorFail:
-		runErr = fmt.Errorf("job %s: %d of %d tenants failed (on_tenant_error: fail), first %v: %w", r.job.Name, failed, len(r.res.Tenants), first, ErrFailed)
+		runErr = fmt.Errorf("job %s: %s (on_tenant_error: fail); first: %v: %w", r.job.Name, r.res.TenantSummary(), first, ErrFailed)
 	case ok == 0 && failed > 0:
-		runErr = fmt.Errorf("job %s: every tenant failed, first %v: %w", r.job.Name, first, ErrFailed)
+		runErr = fmt.Errorf("job %s: every tenant failed; first: %v: %w", r.job.Name, first, ErrFailed)
 	}
 	if runErr != nil {
 		r.discard(ctx)
@@ -303,8 +386,15 @@ func (r *run) runWindow(ctx context.Context) error {
 		r.discard(ctx)
 		return fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
 	}
+	var left []string
 	if failed > 0 {
-		return fmt.Errorf("job %s: %d of %d tenants failed and were left out: %w", r.job.Name, failed, len(r.res.Tenants), ErrPartial)
+		left = append(left, fmt.Sprintf("%d of %d tenants failed and were left out", failed, len(r.res.Tenants)))
+	}
+	if len(r.res.Servers) > 0 {
+		left = append(left, serversFailed(r.res.Servers))
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("job %s: %s: %w", r.job.Name, strings.Join(left, "; "), ErrPartial)
 	}
 	return nil
 }
@@ -393,15 +483,25 @@ func (r *run) extractAll(ctx context.Context) error {
 	)
 	// fail reports a tenant that failed, in extraction or after: a part
 	// that could not be written fails the tenants packed into it.
+	// A tenant that ends in an error after the run's context ended (another
+	// tenant failed under policy fail, the run was stopped or timed out)
+	// was cancelled, not failed: its error says why.
 	fail := func(t *TenantResult) {
+		mu.Lock()
+		cancelled := ctx.Err() != nil
+		if !cancelled && root == nil && r.job.OnTenantError == config.OnErrorFail {
+			root = t.Err
+		}
+		mu.Unlock()
+		if cancelled {
+			t.Status = TenantCancelled
+			r.log.Info("tenant cancelled", "job", r.job.Name, "server", t.Server, "database", t.Database, "error", t.Err)
+			return
+		}
+		t.Status = TenantFailed
 		r.o.Progress.TenantsFailed.Add(1)
 		r.log.Warn("tenant failed", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempts", t.Attempts, "error", t.Err)
 		if r.job.OnTenantError == config.OnErrorFail {
-			mu.Lock()
-			if root == nil && ctx.Err() == nil {
-				root = t.Err
-			}
-			mu.Unlock()
 			cancel(fmt.Errorf("cancelled: tenant %s/%s failed", t.Server, t.Database))
 		}
 	}
@@ -434,13 +534,15 @@ func (r *run) extractAll(ctx context.Context) error {
 				i := todo[n]
 				t := r.res.Tenants[i]
 				if ctx.Err() != nil {
-					t.Err = fmt.Errorf("not started: %w", context.Cause(ctx))
+					t.Err, t.Status = fmt.Errorf("not started: %w", context.Cause(ctx)), TenantNotRun
 					continue
 				}
 				r.tenant(ctx, i, t, w)
 				r.o.Progress.TenantsDone.Add(1)
 				if t.Err != nil {
 					fail(t)
+				} else {
+					t.Status = TenantOK // until a part it is packed into fails
 				}
 			}
 			w.pack.flush()
@@ -715,7 +817,7 @@ func (r *run) checkSchemas() {
 	r.res.Schema, _ = r.tenantSchema(win.s)
 	for _, t := range r.res.Tenants {
 		if t.Err == nil && t.schema != nil && !t.schema.Equal(win.s) {
-			t.Err = fmt.Errorf("tenant %s/%s: result columns differ from %d other tenant(s), left out: %s", t.Server, t.Database, win.n, win.s.Diff(t.schema))
+			t.Err, t.Status = fmt.Errorf("tenant %s/%s: result columns differ from %d other tenant(s), left out: %s", t.Server, t.Database, win.n, win.s.Diff(t.schema)), TenantFailed
 			r.o.Progress.TenantsFailed.Add(1)
 			r.log.Warn("tenant schema differs", "job", r.job.Name, "server", t.Server, "database", t.Database, "error", t.Err)
 		}
