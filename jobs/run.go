@@ -382,16 +382,12 @@ func (r *run) runWindow(ctx context.Context) error {
 		r.discard(ctx)
 		return runErr
 	}
-	m, err := r.publish(ctx)
-	if err != nil {
+	if _, err := r.publish(ctx); err != nil {
 		if r.committed {
 			return fmt.Errorf("job %s: published, but %w (the next run finishes it)", r.job.Name, err)
 		}
 		r.discard(ctx)
 		return fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
-	}
-	if err := r.writeQuickSight(ctx, m); err != nil {
-		return fmt.Errorf("job %s: published, but %w", r.job.Name, err)
 	}
 	var left []string
 	if failed > 0 {
