@@ -154,3 +154,45 @@ func TestPackedTenantFailsMidStream(t *testing.T) {
 		t.Errorf("rows = %d, want %d", got, want)
 	}
 }
+
+// TestPackedMinoritySchema: a tenant whose columns differ from the
+// majority's is packed into a part of its own shape, then left out with
+// it: the run's folder holds exactly the published parts, and those hold
+// every row of the other tenants.
+func TestPackedMinoritySchema(t *testing.T) {
+	f := newFleet(t, 5)
+	odd := f.tenants[3]
+	f.exec(t, odd, "ALTER TABLE accounts ADD COLUMN plan VARCHAR(16) NULL")
+	out := t.TempDir()
+	cfg := f.faultJob(t, "SELECT * FROM accounts ORDER BY id", "    on_tenant_error: skip\n", "", out)
+	res, err := jobs.Run(t.Context(), cfg, "j", jobs.Options{Date: runDate})
+	if !errors.Is(err, jobs.ErrPartial) {
+		t.Fatalf("got %v, want ErrPartial", err)
+	}
+	for _, tr := range res.Tenants {
+		if (tr.Database == odd) != (tr.Err != nil) {
+			t.Errorf("tenant %s: error %q", tr.Database, tr.Error)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(out, "j", "data", "dt=2026-11-25", "all", res.RunID, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range res.Objects {
+		keys = append(keys, filepath.Join(out, filepath.FromSlash(o.Key)))
+	}
+	slices.Sort(files)
+	slices.Sort(keys)
+	if !slices.Equal(files, keys) {
+		t.Errorf("run folder holds %v, want the published parts %v", files, keys)
+	}
+	var good []string
+	for _, db := range f.tenants {
+		if db != odd {
+			good = append(good, db)
+		}
+	}
+	_, rows := readOutput(t, res, dirOpener(t, out))
+	compareRows(t, res, rows, f.want(t, cfg, good), false)
+}

@@ -165,7 +165,7 @@ func dirOpener(t *testing.T, root string) func(string) []byte {
 // same query in each tenant.
 func TestUnion(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, 3)
+	f := sharedFleet(t, 3)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`
   mail_parquet:
@@ -309,7 +309,7 @@ func TestAggregate(t *testing.T) {
 // the run with an error naming it, publishing nothing.
 func TestAggregateMaxGroups(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, 2)
+	f := sharedFleet(t, 2)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`
   totals:
@@ -346,7 +346,7 @@ func (f *fleet) exec(t *testing.T, database, query string, args ...any) {
 // connections and one whose database was dropped, under both policies.
 func TestTenantDown(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, 2)
+	f := sharedFleet(t, 2)
 	for _, policy := range []string{"fail", "skip"} {
 		t.Run(policy, func(t *testing.T) {
 			out := t.TempDir()
@@ -436,7 +436,7 @@ jobs:
 // manifests), and stays as it was.
 func TestShardCountChange(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, 3)
+	f := sharedFleet(t, 3)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`
   logins:
