@@ -9,6 +9,8 @@
 //	go run ./bench -rss-rows 10000000   # also the memory check on 10M rows
 //	go run ./bench -profile /tmp/prof   # CPU profiles of each mallet run
 //	go run ./bench -heapprofile /tmp/h  # heap profiles at each run's peak
+//	go run ./bench -only mallet-small-parquet-local,mallet-150k-parquet-local
+//	                                    # 1,500 x 100 rows against one 150k-row tenant
 //
 // Besides the mail table it runs a table of large values (-large rows of a
 // 1 MiB compressible LONGTEXT each), for the memory and file size that one
@@ -40,6 +42,9 @@ type options struct {
 	rows      int64
 	fleet     int
 	fleetRows int64
+	small     int
+	smallRows int64
+	bin       string
 	fleetConc int
 	large     int64
 	rssRows   int64
@@ -57,6 +62,9 @@ func main() {
 	flag.Int64Var(&o.rows, "rows", 2_000_000, "rows of the big tenant")
 	flag.IntVar(&o.fleet, "fleet", 200, "tenants of the fleet (0: skip the fleet)")
 	flag.Int64Var(&o.fleetRows, "fleet-rows", 10_000, "rows per fleet tenant")
+	flag.IntVar(&o.small, "small", 1500, "tenants of the small fleet, compared with one tenant of all their rows (0: skip)")
+	flag.Int64Var(&o.smallRows, "small-rows", 100, "rows per small-fleet tenant")
+	flag.StringVar(&o.bin, "bin", "", "mallet binary to time instead of building ./cmd/mallet (to measure another version)")
 	flag.IntVar(&o.fleetConc, "fleet-concurrency", 8, "tenants extracted at once in the fleet runs (the source's concurrency)")
 	flag.Int64Var(&o.large, "large", 100, "rows of the large-values table, 1 MiB of text each (0: skip)")
 	flag.Int64Var(&o.rssRows, "rss-rows", 0, "also run mallet on a tenant of this many rows, for the memory check (e.g. 10000000)")
@@ -80,6 +88,7 @@ type sample struct {
 	rss   int64 // KiB
 	rows  int64
 	bytes int64
+	files int64 // data files the run published
 }
 
 type scenario struct {
@@ -114,6 +123,18 @@ func run(ctx context.Context, o options) error {
 	if err := prepare(ctx, o.dsn, big, o.rows, fleet, o.fleetRows); err != nil {
 		return err
 	}
+	var smallFleet []string
+	for i := range o.small {
+		smallFleet = append(smallFleet, fmt.Sprintf("mbench_s%04d", i))
+	}
+	smallBig := ""
+	if o.small > 0 {
+		// One tenant holding as many rows as the whole small fleet.
+		smallBig = fmt.Sprintf("mbench_r%d", int64(o.small)*o.smallRows)
+		if err := prepare(ctx, o.dsn, smallBig, int64(o.small)*o.smallRows, smallFleet, o.smallRows); err != nil {
+			return err
+		}
+	}
 	if o.large > 0 {
 		if err := prepareLarge(ctx, o.dsn, largeDB, o.large); err != nil {
 			return err
@@ -128,11 +149,14 @@ func run(ctx context.Context, o options) error {
 	}
 	log.Printf("data set ready in %s", time.Since(genStart).Round(time.Millisecond))
 
-	bin := filepath.Join(work, "mallet")
-	build := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./cmd/mallet")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build mallet: %w", err)
+	bin := o.bin
+	if bin == "" {
+		bin = filepath.Join(work, "mallet")
+		build := exec.Command("go", "build", "-tags", "nodemo", "-o", bin, "./cmd/mallet")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build mallet: %w", err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(work, "mail.sql"), []byte("SELECT * FROM mail\n"), 0o644); err != nil {
 		return err
@@ -209,6 +233,19 @@ func run(ctx context.Context, o options) error {
 			what := fmt.Sprintf("mallet run job, %d rows of a 1 MiB compressible LONGTEXT, %s to %s", o.large, format, where[to])
 			add(name, what, o.large, func(ctx context.Context, i int) (sample, error) {
 				return m.run(ctx, name, i, job{match: "^" + largeDB + "$", format: format, to: to, query: "doc.sql"})
+			})
+		}
+	}
+	if o.small > 0 {
+		rows := int64(o.small) * o.smallRows
+		for _, format := range []string{"parquet", "csv"} {
+			name := "mallet-small-" + format + "-local"
+			add(name, fmt.Sprintf("mallet run job, %d tenants x %d rows, %s to a local folder", o.small, o.smallRows, format), rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, name, i, job{match: "^mbench_s[0-9]{4}$", format: format, to: "local"})
+			})
+			one := fmt.Sprintf("mallet-%dk-%s-local", rows/1000, format)
+			add(one, fmt.Sprintf("mallet run job, one tenant of %d rows, %s to a local folder", rows, format), rows, func(ctx context.Context, i int) (sample, error) {
+				return m.run(ctx, one, i, job{match: "^" + smallBig + "$", format: format, to: "local"})
 			})
 		}
 	}
@@ -384,6 +421,7 @@ jobs:
 		Totals struct {
 			Rows        int64 `json:"rows"`
 			ObjectBytes int64 `json:"object_bytes"`
+			Objects     int64 `json:"objects"`
 		} `json:"totals"`
 	}
 	b, err := os.ReadFile(reportPath)
@@ -394,6 +432,7 @@ jobs:
 		return s, err
 	}
 	s.rows, s.bytes = rep.Totals.Rows, rep.Totals.ObjectBytes
+	s.files = rep.Totals.Objects
 	if to == "local" {
 		_ = os.RemoveAll(out)
 	}

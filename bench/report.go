@@ -36,17 +36,19 @@ func median[T int64 | time.Duration](ss []sample, f func(sample) T) T {
 type summary struct {
 	wall, cpu       time.Duration
 	rss, rows, size int64
+	files           int64
 }
 
 func (s summary) rate() float64 { return float64(s.rows) / s.wall.Seconds() }
 
 func summarise(sc *scenario) summary {
 	return summary{
-		wall: median(sc.samples, func(s sample) time.Duration { return s.wall }),
-		cpu:  median(sc.samples, func(s sample) time.Duration { return s.cpu }),
-		rss:  median(sc.samples, func(s sample) int64 { return s.rss }),
-		rows: median(sc.samples, func(s sample) int64 { return s.rows }),
-		size: median(sc.samples, func(s sample) int64 { return s.bytes }),
+		wall:  median(sc.samples, func(s sample) time.Duration { return s.wall }),
+		cpu:   median(sc.samples, func(s sample) time.Duration { return s.cpu }),
+		rss:   median(sc.samples, func(s sample) int64 { return s.rss }),
+		rows:  median(sc.samples, func(s sample) int64 { return s.rows }),
+		size:  median(sc.samples, func(s sample) int64 { return s.bytes }),
+		files: median(sc.samples, func(s sample) int64 { return s.files }),
 	}
 }
 
@@ -62,14 +64,18 @@ func render(ctx context.Context, o options, cfg *mysql.Config, scenarios []*scen
 	for _, kv := range machine(ctx, o.dsn) {
 		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], kv[1])
 	}
-	fmt.Fprintf(&b, "\nMedians of %d runs. Rates are rows per second of wall time (process start to exit); out MB is the output (TSV, CSV or Parquet as written), MB/s that per second; RSS is the process's peak resident set (/usr/bin/time %%M); ratios compare with the client's rate measured in the same run. The machine's 2 cores are shared with MariaDB, the fake S3 and, often, other work: peak RSS is robust to that, rates and ratios are not.\n\n", o.runs)
-	fmt.Fprintf(&b, "| scenario | what | rows | wall s | rows/s | out MB | MB/s | CPU s | peak RSS MiB | ratio |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(&b, "\nMedians of %d runs. Rates are rows per second of wall time (process start to exit); files is the data files a run published; out MB is the output (TSV, CSV or Parquet as written), MB/s that per second; RSS is the process's peak resident set (/usr/bin/time %%M); ratios compare with the client's rate measured in the same run. The machine's 2 cores are shared with MariaDB, the fake S3 and, often, other work: peak RSS and CPU s are robust to that, rates and ratios are not.\n\n", o.runs)
+	fmt.Fprintf(&b, "| scenario | what | rows | files | wall s | rows/s | out MB | MB/s | CPU s | peak RSS MiB | ratio |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range scenarios {
 		x := sum[s.name]
-		fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f | %s |\n", s.name, s.what, x.rows, x.wall.Seconds(), x.rate(),
+		files := ""
+		if strings.HasPrefix(s.name, "mallet-") {
+			files = fmt.Sprint(x.files)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %.2f | %.0f | %.2f | %.1f | %.2f | %.1f | %s |\n", s.name, s.what, x.rows, files, x.wall.Seconds(), x.rate(),
 			float64(x.size)/1e6, float64(x.size)/1e6/x.wall.Seconds(), x.cpu.Seconds(), float64(x.rss)/1024, ratioText(s.name, sum))
 	}
-	b.WriteString("\nTargets (speed against the mysql client, memory bounded and flat in rows):\n\n| target | measured | met |\n|---|---|---|\n")
+	b.WriteString("\nTargets (speed against the mysql client, memory bounded and flat in rows, fleets against one tenant):\n\n| target | measured | met |\n|---|---|---|\n")
 	for _, t := range targets(o, sum) {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", t[0], t[1], t[2])
 	}
@@ -80,7 +86,7 @@ func render(ctx context.Context, o options, cfg *mysql.Config, scenarios []*scen
 // ratioText is a mallet scenario's rate against its baseline.
 func ratioText(name string, sum map[string]summary) string {
 	x, ok := sum[name]
-	if !ok || !strings.HasPrefix(name, "mallet-") || strings.Contains(name, "fleet") || strings.Contains(name, "large") {
+	if !ok || !strings.HasPrefix(name, "mallet-") || strings.Contains(name, "fleet") || strings.Contains(name, "small") || strings.Contains(name, "large") {
 		return ""
 	}
 	var parts []string
@@ -150,6 +156,17 @@ func targets(o options, sum map[string]summary) [][3]string {
 		if b, ok := sum["mallet-parquet-local"]; ok {
 			r := a.wall.Seconds() / b.wall.Seconds()
 			out = append(out, [3]string{fmt.Sprintf("%d x %d rows wall <= 1.3x the %d-row tenant's (parquet)", o.fleet, o.fleetRows, o.rows), fmt.Sprintf("%.2fx", r), yes(r <= 1.3)})
+		}
+	}
+	if o.small > 0 {
+		rows := int64(o.small) * o.smallRows
+		for _, f := range []string{"parquet", "csv"} {
+			a, ok1 := sum["mallet-small-"+f+"-local"]
+			b, ok2 := sum[fmt.Sprintf("mallet-%dk-%s-local", rows/1000, f)]
+			if ok1 && ok2 {
+				r := a.wall.Seconds() / b.wall.Seconds()
+				out = append(out, [3]string{fmt.Sprintf("%d x %d rows wall <= 3x the %d-row tenant's (%s)", o.small, o.smallRows, rows, f), fmt.Sprintf("%.2fx", r), yes(r <= 3)})
+			}
 		}
 	}
 	for _, f := range []string{"parquet", "csv", "csv.gz"} {

@@ -117,7 +117,7 @@ func openServer(t *testing.T, dsn string, o Options) *Server {
 }
 
 // TestReadOnlyLayers runs writing statements that skip ParseQuery (layer
-// 1) and checks that the read-only transaction (layer 2), the driver
+// 1) and checks that the read-only session (layer 2), the driver
 // without multiStatements (layer 3) and a SELECT-only grant (the
 // least-privilege user the README documents) each stop them: no row
 // changes, no table goes.
@@ -151,9 +151,11 @@ func TestReadOnlyLayers(t *testing.T) {
 		{"for update", root, "SELECT * FROM t FOR UPDATE", "READ ONLY"},
 		{"writing function", root, "SELECT f()", "READ ONLY"},
 		{"second statement", root, "SELECT 1; DELETE FROM t", "1064"},
-		// DDL commits the transaction implicitly and runs anyway: only
-		// validation and the grant stop it.
-		{"drop as select-only user", ro, "DROP TABLE t", "1142"},
+		// The session is read-only, not just a transaction in it: DDL,
+		// which would commit a transaction implicitly and run, is refused
+		// too, whatever the grant.
+		{"drop", root, "DROP TABLE t", "READ ONLY"},
+		{"drop as select-only user", ro, "DROP TABLE t", "READ ONLY"},
 		{"outfile as select-only user", ro, "SELECT * FROM t INTO OUTFILE '" + outfile + "'", "1227"},
 		{"writing function as select-only user", ro, "SELECT f()", ""},
 	}

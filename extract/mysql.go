@@ -1,6 +1,7 @@
 // Package extract reads rows from tenant MySQL databases: connection pools
-// per server, tenant discovery, and streaming one query's result set from one
-// tenant database in a read-only transaction.
+// per server (each connection set up once: read-only, UTC, a statement
+// timeout), tenant discovery, and streaming one query's result set from one
+// tenant database.
 package extract
 
 import (
@@ -8,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -15,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -89,9 +90,7 @@ type Server struct {
 	name   string
 	db     *sqlx.DB
 	secret string // the password, to scrub from errors
-
-	mu      sync.Mutex
-	flavour flavour // detected on the first query, then kept
+	conn   *sessionConnector
 }
 
 // flavour says which statement-timeout variable a server has.
@@ -105,8 +104,11 @@ const (
 
 // Options bound a server's pool.
 type Options struct {
-	MaxConns     int           // open connections at most; default 4
-	QueryTimeout time.Duration // per tenant query; 0 means none
+	MaxConns int // open connections at most; default 4
+	// QueryTimeout bounds a tenant's query; 0 means none. Given to Open,
+	// it is set once per pooled connection; a Stream with another value
+	// sets it for its query and puts the pool's back after.
+	QueryTimeout time.Duration
 	// TLS is "" (the DSN decides), "true" (verify against the system's
 	// CAs), "skip-verify" (encrypt, do not verify), or the path of a PEM
 	// CA bundle file (such as the RDS global bundle) to verify against.
@@ -158,10 +160,11 @@ func Open(name, dsn string, o Options) (*Server, error) {
 	if tc != nil {
 		cfg.TLS, cfg.TLSConfig, cfg.AllowFallbackToPlaintext = tc, "", false
 	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
+	// Checked here, though the connector is made on the first connect.
+	if _, err := mysql.NewConnector(cfg); err != nil {
 		return nil, fmt.Errorf("server %s: %s", name, Redact(err.Error(), dsn))
 	}
+	conn := &sessionConnector{base: cfg, timeout: o.QueryTimeout}
 	db := sqlx.NewDb(sql.OpenDB(conn), "mysql")
 	if o.MaxConns <= 0 {
 		o.MaxConns = 4
@@ -170,7 +173,7 @@ func Open(name, dsn string, o Options) (*Server, error) {
 	db.SetMaxIdleConns(o.MaxConns)
 	db.SetConnMaxLifetime(10 * time.Minute)
 	db.SetConnMaxIdleTime(time.Minute)
-	return &Server{name: name, db: db, secret: cfg.Passwd}, nil
+	return &Server{name: name, db: db, secret: cfg.Passwd, conn: conn}, nil
 }
 
 // Name is the server's name from the config.
@@ -218,8 +221,11 @@ type Sink interface {
 	Write(row [][]byte) error
 }
 
-// Stream runs q with args in database, in a read-only transaction, and
-// streams the rows to sink. It returns the number of rows read.
+// Stream runs q with args in database, in a read-only session (the
+// statement is a read-only transaction of its own), and streams the rows to
+// sink. It returns the number of rows read. Per call it costs two round
+// trips, USE and the query: the session's settings come with the pooled
+// connection.
 func (s *Server) Stream(ctx context.Context, database string, q *Query, args []any, sink Sink, o Options) (int64, error) {
 	if err := CheckDatabaseName(database); err != nil {
 		return 0, err
@@ -240,15 +246,13 @@ func (s *Server) Stream(ctx context.Context, database string, q *Query, args []a
 	if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(database)); err != nil {
 		return 0, fmt.Errorf("use database: %w", s.timeoutErr(ctx, err))
 	}
-	if err := s.setStatementTimeout(ctx, conn, o.QueryTimeout); err != nil {
-		return 0, err
+	if o.QueryTimeout != s.conn.timeout {
+		if err := s.setStatementTimeout(ctx, conn, o.QueryTimeout); err != nil {
+			return 0, err
+		}
+		defer s.restoreTimeout(conn)
 	}
-	tx, err := conn.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return 0, fmt.Errorf("start read-only transaction: %w", s.timeoutErr(ctx, err))
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
-	n, err := stream(ctx, tx, q, args, sink)
+	n, err := stream(ctx, conn, q, args, sink)
 	if err != nil {
 		if isServerTimeout(err) {
 			return n, fmt.Errorf("%w of %s exceeded: %w", ErrTimeout, o.QueryTimeout, s.scrub(err))
@@ -279,40 +283,32 @@ func isServerTimeout(err error) bool {
 }
 
 // setStatementTimeout sets the session's statement timeout to d (0: none)
-// on conn, which comes from the pool and may carry an earlier setting. The
-// server's flavour is detected once per pool.
+// on conn, for a call whose timeout is not the pool's.
 func (s *Server) setStatementTimeout(ctx context.Context, conn *sqlx.Conn, d time.Duration) error {
-	s.mu.Lock()
-	fl := s.flavour
-	s.mu.Unlock()
-	if fl == flavourUnknown {
-		var version string
-		if err := conn.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-			return fmt.Errorf("server version: %w", s.timeoutErr(ctx, err))
-		}
-		fl = flavourMySQL
-		if strings.Contains(strings.ToLower(version), "mariadb") {
-			fl = flavourMariaDB
-		}
-		s.mu.Lock()
-		s.flavour = fl
-		s.mu.Unlock()
+	fl := s.conn.flavourOf()
+	name := "max_execution_time"
+	if fl == flavourMariaDB {
+		name = "max_statement_time"
 	}
-	var err error
-	switch fl {
-	case flavourMariaDB:
-		_, err = conn.ExecContext(ctx, "SET SESSION max_statement_time = ?", d.Seconds())
-	default:
-		_, err = conn.ExecContext(ctx, "SET SESSION max_execution_time = ?", d.Milliseconds())
-	}
-	if err != nil {
+	if _, err := conn.ExecContext(ctx, "SET SESSION "+name+" = "+timeoutValue(fl, d)); err != nil {
 		return fmt.Errorf("set statement timeout: %w", s.timeoutErr(ctx, err))
 	}
 	return nil
 }
 
-func stream(ctx context.Context, tx *sqlx.Tx, q *Query, args []any, sink Sink) (int64, error) {
-	rows, err := tx.QueryContext(ctx, q.Text(), args...)
+// restoreTimeout puts the pool's statement timeout back on conn; a
+// connection that cannot take it is dropped from the pool rather than
+// handed to the next tenant with another's timeout.
+func (s *Server) restoreTimeout(conn *sqlx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.setStatementTimeout(ctx, conn, s.conn.timeout); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+}
+
+func stream(ctx context.Context, conn *sqlx.Conn, q *Query, args []any, sink Sink) (int64, error) {
+	rows, err := conn.QueryContext(ctx, q.Text(), args...)
 	if err != nil {
 		return 0, fmt.Errorf("query: %w", err)
 	}

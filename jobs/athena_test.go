@@ -21,7 +21,7 @@ import (
 // run, in every mode, with a query that uses every parameter a query may
 // use: the columns come from the LIMIT 0 probe, which must bind them all.
 func TestAthenaTableBeforeFirstRun(t *testing.T) {
-	f := newFleet(t, 1)
+	f := sharedFleet(t, 1)
 	var uses []string
 	for _, p := range config.Params {
 		uses = append(uses, fmt.Sprintf(":%s IS NOT NULL", p))
@@ -83,7 +83,7 @@ func (p *putRecorder) Put(ctx context.Context, key string, r io.Reader) (int64, 
 // Athena table cannot hold: each run fails, every tenant's error names the
 // columns and the fix, and no data object was even started.
 func TestAthenaNamesRefusedBeforeUpload(t *testing.T) {
-	f := newFleet(t, 2)
+	f := sharedFleet(t, 2)
 	tests := []struct {
 		name, query, merge string
 		want               []string

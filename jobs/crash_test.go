@@ -24,7 +24,7 @@ import (
 
 // crashPoints are the steps of a run the binary is killed at (see
 // jobs/crashpoint.go), in the order a run reaches them.
-var crashPoints = []string{"start", "upload", "uploaded", "manifest", "committed", "symlinked", "collected"}
+var crashPoints = []string{"start", "upload", "part", "uploaded", "manifest", "committed", "symlinked", "collected"}
 
 // result of one run of the binary.
 type binRun struct {
@@ -71,12 +71,15 @@ func runUntilFree(t *testing.T, bin string, env []string, args ...string) binRun
 
 // TestCrash kills the real binary with SIGKILL at every step of a run, for
 // a snapshot job and an incremental job, on the local folder and on S3.
+// The snapshot job's five tenants share parts (three workers): the kill
+// at "upload" finds a part open with a tenant in it, at "part" one part
+// finished and others open.
 // While the killed run is dead, readers see the previous complete run;
 // after one clean run, the partition read through its symlink manifests,
 // as Athena reads it, holds the source's rows exactly once, value by value.
 func TestCrash(t *testing.T) {
 	bin := buildMallet(t)
-	f := newFleet(t, 2)
+	f := newFleet(t, 5)
 	ev := eventFleet(t, 0)
 	s3test.Start(t, "bucket") // for every S3 case, each under a prefix of its own
 	dir := t.TempDir()

@@ -68,13 +68,15 @@ func (f *fleet) want(t *testing.T, cfg *config.Config, tenants []string) [][]*st
 }
 
 // TestKillConnectionRetried kills one tenant's session while its rows
-// stream: the tenant is retried into a fresh part and the output holds
-// every row exactly once.
+// stream: the tenant is retried and the output holds every row exactly
+// once. Five tenants over three workers share parts, so the rows the
+// killed attempt had read would sit beside other tenants' had they been
+// packed.
 func TestKillConnectionRetried(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a fault test that streams for seconds: not in -short")
 	}
-	f := newFleet(t, 3)
+	f := newFleet(t, 5)
 	out := t.TempDir()
 	tag := "kill-" + f.prefix
 	// 300 rows of 2 KB, 5 ms apart: about 1.5 s per tenant, rows arriving
@@ -125,6 +127,9 @@ func TestKillConnectionRetried(t *testing.T) {
 	}
 	_, rows := readOutput(t, res, dirOpener(t, out))
 	compareRows(t, res, rows, f.want(t, cfg, f.tenants), false)
+	if got := len(res.Objects); got >= len(f.tenants) {
+		t.Errorf("%d parts for %d tenants: want them packed", got, len(f.tenants))
+	}
 	t.Logf("killed %s mid-stream; run took %s", victim, time.Since(start).Round(time.Millisecond))
 }
 

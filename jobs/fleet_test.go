@@ -24,7 +24,7 @@ type fleet struct {
 	tenants []string
 }
 
-func newFleet(t *testing.T, n int) *fleet {
+func newFleet(t testing.TB, n int) *fleet {
 	t.Helper()
 	db := testdb.Open(t)
 	f := &fleet{db: db, prefix: testdb.Prefix()}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -23,8 +24,51 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	code := m.Run()
+	for _, f := range slices.Backward(atEnd.fns) {
+		f()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// atEnd holds clean-ups that outlive the test that registered them (the
+// shared fleets'); TestMain runs them, last first, after every test.
+var atEnd struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+// runScoped is a test whose clean-ups wait for the end of the test run;
+// its failures and skips are the test's.
+type runScoped struct{ testing.TB }
+
+func (r runScoped) Cleanup(f func()) {
+	atEnd.mu.Lock()
+	defer atEnd.mu.Unlock()
+	atEnd.fns = append(atEnd.fns, f)
+}
+
+var shared struct {
+	mu     sync.Mutex
+	fleets map[int]*fleet
+}
+
+// sharedFleet returns a fleet of n tenants built once per test run, for
+// the tests that only read it: no DDL, no writes, no locks, no users.
+// Loading the sample is most of what those tests cost.
+func sharedFleet(t *testing.T, n int) *fleet {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if f := shared.fleets[n]; f != nil {
+		return f
+	}
+	f := newFleet(runScoped{t}, n)
+	if shared.fleets == nil {
+		shared.fleets = map[int]*fleet{}
+	}
+	shared.fleets[n] = f
+	return f
 }
 
 var binary struct {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mallet-etl/mallet/config"
@@ -40,9 +42,15 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 	}
 	r.state = state
 	crashpoint("start")
-	rolled, err := publish.RollForward(ctx, r.store, state)
+	rolled, err := publish.RollForward(ctx, r.store, state, isCSV(r.job.Output.Format))
 	for _, date := range rolled {
-		r.log.Warn("rolled forward the symlink of a run stopped after its commit", "job", r.job.Name, "partition", date, "run", state.LastRun)
+		r.log.Warn("rolled forward the manifests of a run stopped after its commit", "job", r.job.Name, "partition", date, "run", state.LastRun)
+	}
+	if errors.Is(err, publish.ErrQuickSightLimit) {
+		// Only that partition's QuickSight manifest lags; its own run
+		// reported why, and this run may well replace it.
+		r.log.Warn("roll forward: a QuickSight manifest stays behind", "job", r.job.Name, "error", err)
+		err = nil
 	}
 	if err != nil {
 		return top, fmt.Errorf("job %s: %w: %w", r.job.Name, err, ErrFailed)
@@ -54,7 +62,11 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 	top.Mode = r.job.Mode
 	if len(ws) == 0 {
 		r.log.Info("nothing to run: every window is committed (use --force to run them again)", "job", r.job.Name)
-		top.Tenants = nil
+		for _, t := range top.Tenants {
+			if t.Status == TenantNotRun {
+				t.Status = TenantSkipped
+			}
+		}
 		return top, nil
 	}
 	tenants := top.Tenants
@@ -75,7 +87,7 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 		}
 		res.Tenants = make([]*TenantResult, len(tenants))
 		for j, t := range tenants {
-			res.Tenants[j] = &TenantResult{Server: t.Server, Database: t.Database, Err: t.Err, Error: t.Error, tenant: t.tenant}
+			res.Tenants[j] = &TenantResult{Server: t.Server, Database: t.Database, Status: t.Status, Err: t.Err, Error: t.Error, tenant: t.tenant}
 		}
 		r.res, r.win, r.committed = res, w, false
 		err := r.runWindow(ctx)
@@ -113,8 +125,9 @@ func windowName(w window) string {
 	return w.partition()
 }
 
-// partKey is the data key of part n of the run: n is the tenant's index
-// in the run's tenant order, or 0 for an aggregate.
+// partKey is the data key of part n of the run: n is the index, in the
+// run's tenant order, of the part's first tenant (or of the tenant whose
+// own part it is), or 0 for an aggregate.
 func (r *run) partKey(n int) string {
 	return publish.PartKey(r.job.Name, r.res.RunDate, r.o.Shard, r.res.RunID, n, r.job.Output.Format.Ext())
 }
@@ -153,10 +166,11 @@ func (r *run) publish(ctx context.Context) (*publish.RunManifest, error) {
 	return m, r.finish(ctx, prev, m)
 }
 
-// finish runs the steps after the commit (symlink, clean-up) over the state
-// committed over prev. They run even if the run is being stopped, within
-// bounds; an error means the run is published but its symlink lags, which
-// the next run's roll-forward repairs.
+// finish runs the steps after the commit (symlink, QuickSight manifests of
+// a CSV job, clean-up) over the state committed over prev. They run even
+// if the run is being stopped, within bounds; an error means the run is
+// published but its symlink or QuickSight manifests lag, which the next
+// run's roll-forward repairs.
 func (r *run) finish(ctx context.Context, prev *publish.State, m *publish.RunManifest) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -168,6 +182,16 @@ func (r *run) finish(ctx context.Context, prev *publish.State, m *publish.RunMan
 	}
 	if serr != nil {
 		return serr
+	}
+	if isCSV(r.job.Output.Format) {
+		for attempt := 0; attempt < 3; attempt++ {
+			if _, serr = publish.WriteQuickSight(ctx, r.store, r.state, m.Date); serr == nil || errors.Is(serr, publish.ErrQuickSightLimit) {
+				break
+			}
+		}
+		if serr != nil {
+			return serr
+		}
 	}
 	crashpoint("symlinked")
 	if err := r.lease.Renew(ctx); err != nil {
@@ -181,8 +205,9 @@ func (r *run) finish(ctx context.Context, prev *publish.State, m *publish.RunMan
 	return nil
 }
 
-// runManifest describes what the window's run wrote: a part per tenant
-// with rows, or the aggregate's one part, which it writes now.
+// runManifest describes what the window's run wrote: the packed parts and
+// the parts of tenants too large to pack, or the aggregate's one part,
+// which it writes now.
 func (r *run) runManifest(ctx context.Context) (*publish.RunManifest, error) {
 	var objs []Object
 	if r.job.Merge == config.MergeAggregate {
@@ -194,11 +219,23 @@ func (r *run) runManifest(ctx context.Context) (*publish.RunManifest, error) {
 			objs = append(objs, *o)
 		}
 	} else {
+		keep, drop := r.packedObjects()
+		if len(drop) > 0 {
+			// Parts of tenants left out after packing (their columns
+			// differ from the majority's) must not stay beside the run.
+			if err := r.store.Delete(ctx, drop...); err != nil {
+				return nil, fmt.Errorf("delete the parts of tenants left out: %w", err)
+			}
+		}
+		objs = keep
 		for _, t := range r.res.Tenants {
 			if t.Err == nil && t.key != "" {
 				objs = append(objs, Object{URI: r.store.URI(t.key), Key: t.key, Rows: t.Rows, Bytes: t.Bytes, SHA256: t.sum})
 			}
 		}
+		// Keys name a part's first tenant: in key order, the objects
+		// follow the run's tenant order.
+		slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
 	}
 	m := &publish.RunManifest{
 		Job: r.job.Name, RunID: r.res.RunID, Date: r.res.RunDate, Mode: r.job.Mode, Slot: r.slotOf(), Shard: r.o.Shard.Dir(),

@@ -384,7 +384,7 @@ jobs:
 // after the third commit, then resumes: days 1-3 are not run again, days
 // 4-5 are, and every partition holds its day's rows exactly once.
 func TestBackfillResume(t *testing.T) {
-	f := newFleet(t, 2)
+	f := sharedFleet(t, 2)
 	for _, sc := range storeCases {
 		t.Run(sc.name, func(t *testing.T) {
 			to, st := sc.open(t)
@@ -452,7 +452,7 @@ func boolSet(m map[string]string) map[string]bool {
 // TestConcurrentRuns starts two runs of one job at once: exactly one
 // publishes, the other fails with ErrLocked and writes nothing.
 func TestConcurrentRuns(t *testing.T) {
-	f := newFleet(t, 2)
+	f := sharedFleet(t, 2)
 	dir := t.TempDir()
 	query := filepath.Join(dir, "slow.sql")
 	// SLEEP keeps the winner's lease held while the loser asks for it.

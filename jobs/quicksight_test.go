@@ -72,7 +72,7 @@ func checkQuickSightFormat(t *testing.T, data []byte) []string {
 // files, and only files that exist.
 func TestQuickSightManifests(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t, 2)
+	f := sharedFleet(t, 2)
 	out := t.TempDir()
 	cfg := writeConfig(t, f.configText(`
   mail_csv:

@@ -98,8 +98,13 @@ type Result struct {
 	Objects     []Object        `json:"objects"`
 	Rows        int64           `json:"rows"`
 	Bytes       int64           `json:"bytes"`
-	Failed      int             `json:"tenants_failed"`
-	Err         string          `json:"error,omitempty"`
+	// Failed counts the tenants whose status is TenantFailed: their own
+	// errors, not the tenants cancelled or never run because of them.
+	Failed int    `json:"tenants_failed"`
+	Err    string `json:"error,omitempty"`
+	// Servers lists the servers whose databases could not be listed: a
+	// failure of the server, not of a tenant (its tenants are unknown).
+	Servers []ServerFailure `json:"servers_failed,omitempty"`
 	// Mode is the job's mode; Window the query window of a window-mode
 	// run; Windows the result of each window when the run covered several
 	// (a backfill), with the totals above summed over them.
@@ -111,11 +116,73 @@ type Result struct {
 	Steps []Step `json:"steps,omitempty"`
 }
 
+// ServerFailure is a server whose tenants could not be discovered.
+type ServerFailure struct {
+	Server string `json:"server"`
+	Error  string `json:"error"`
+}
+
+// Tenant statuses: what happened to a tenant in a run.
+const (
+	// TenantOK: extracted; its rows are in the run's output.
+	TenantOK = "ok"
+	// TenantFailed: its own error (query, connection, columns that differ
+	// from the others'); Error says which.
+	TenantFailed = "failed"
+	// TenantCancelled: started, then stopped because another tenant failed
+	// under on_tenant_error: fail, or the run was stopped or timed out.
+	TenantCancelled = "cancelled"
+	// TenantNotRun: never started: the run failed or was stopped first.
+	TenantNotRun = "not run"
+	// TenantSkipped: not run on purpose: every window the run covers was
+	// committed already (a resumed backfill; --force runs them again).
+	TenantSkipped = "skipped"
+)
+
+// TenantStatuses lists the statuses in the order summaries give them.
+var TenantStatuses = []string{TenantFailed, TenantCancelled, TenantNotRun, TenantSkipped, TenantOK}
+
+// Count returns how many tenants of the run have status.
+func (r *Result) Count(status string) int {
+	n := 0
+	for _, t := range r.Tenants {
+		if t.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
+// TenantSummary says what happened to the tenants, failures first:
+// "1 of 3 tenants failed; 2 cancelled", "3 of 3 tenants ok".
+func (r *Result) TenantSummary() string {
+	if len(r.Tenants) == 0 {
+		return "no tenants"
+	}
+	var parts []string
+	for _, st := range TenantStatuses {
+		n := r.Count(st)
+		switch {
+		case n == 0:
+		case len(parts) == 0:
+			parts = append(parts, fmt.Sprintf("%d of %d tenants %s", n, len(r.Tenants), st))
+		default:
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // TenantResult is one tenant's part of a run.
 type TenantResult struct {
-	Server   string        `json:"server"`
-	Database string        `json:"database"`
-	Rows     int64         `json:"rows"`
+	Server   string `json:"server"`
+	Database string `json:"database"`
+	// Status is what happened to the tenant: one of TenantStatuses.
+	Status string `json:"status"`
+	Rows   int64  `json:"rows"`
+	// Bytes is the size of the tenant's own part, or, for a tenant packed
+	// with others, how much its rows grew their part (an estimate for
+	// Parquet, whose pages are compressed a row group at a time).
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"`
 	Attempts int           `json:"attempts"`
@@ -128,7 +195,7 @@ type TenantResult struct {
 
 	tenant extract.Tenant
 	schema schema.Schema // the query's own columns
-	key    string        // data key of the tenant's part, "" when nothing was written
+	key    string        // data key of the tenant's own part (too large to pack), else ""
 	sum    string        // sha256 of the part
 	agg    *aggregator
 	track  *tracker // mode incremental
@@ -199,6 +266,10 @@ type run struct {
 	committed bool
 	// published: some window of the run committed.
 	published bool
+
+	// parts are the window's packed parts, as workers finish them.
+	partsMu sync.Mutex
+	parts   []packedPart
 }
 
 func (r *run) do(ctx context.Context) (*Result, error) {
@@ -234,21 +305,29 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	// get none, and their runs must still succeed.
 	tenants.List = ShardTenants(tenants.List, r.o.Shard)
 	for _, name := range slices.Sorted(maps.Keys(tenants.Failed)) {
-		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: name, Database: "*", Err: tenants.Failed[name], Error: tenants.Failed[name].Error()})
+		// The error names the server already; the summary says it again.
+		msg := strings.TrimPrefix(tenants.Failed[name].Error(), "server "+name+": ")
+		r.res.Servers = append(r.res.Servers, ServerFailure{Server: name, Error: msg})
 	}
 	// A refused tenant fails in the one shard it would belong to, so that
 	// N shards report it once, not N times.
 	for _, rf := range tenants.Refused {
 		if r.o.Shard.N <= 1 || ShardOf(rf.Tenant, r.o.Shard.N) == r.o.Shard.K {
-			r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: rf.Tenant.Server, Database: rf.Tenant.Database, Err: rf.Err, Error: rf.Err.Error()})
+			r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: rf.Tenant.Server, Database: rf.Tenant.Database, Status: TenantFailed, Err: rf.Err, Error: rf.Err.Error()})
 		}
 	}
 	for _, t := range tenants.List {
-		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: t.Server, Database: t.Database, tenant: t})
+		r.res.Tenants = append(r.res.Tenants, &TenantResult{Server: t.Server, Database: t.Database, Status: TenantNotRun, tenant: t})
 	}
 	r.o.Progress.TenantsTotal.Store(int64(len(r.res.Tenants)))
 	if found == 0 && len(tenants.Failed) == 0 {
 		return r.res, fmt.Errorf("job %s: no tenant database matches the source %s: %w", r.job.Name, r.src.Name, ErrFailed)
+	}
+	// A server that cannot list its databases hides an unknown number of
+	// tenants: under policy fail that fails the run before any work, and
+	// a run with no tenant left has nothing to publish.
+	if len(r.res.Servers) > 0 && (found == 0 || r.job.OnTenantError == config.OnErrorFail) {
+		return r.res, fmt.Errorf("job %s: %s: %w", r.job.Name, serversFailed(r.res.Servers), ErrFailed)
 	}
 	if r.o.DryRun {
 		return r.res, nil
@@ -263,48 +342,62 @@ func (r *run) do(ctx context.Context) (*Result, error) {
 	return r.runWindows(ctx)
 }
 
+// serversFailed says which servers could not list their databases.
+func serversFailed(servers []ServerFailure) string {
+	if len(servers) == 1 {
+		return fmt.Sprintf("server %s failed, its tenants are unknown: %s", servers[0].Server, servers[0].Error)
+	}
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = s.Server
+	}
+	return fmt.Sprintf("servers %s failed, their tenants are unknown; first: %s", strings.Join(names, ", "), servers[0].Error)
+}
+
 // runWindow extracts and publishes one window into r.res.
 func (r *run) runWindow(ctx context.Context) error {
 	first := r.extractAll(ctx) // the failure that cancelled the others, if any
 	r.checkSchemas()
-	failed := 0
 	for _, t := range r.res.Tenants {
 		if t.Err != nil {
-			failed++
 			t.Error = t.Err.Error()
-			if first == nil {
+			if first == nil && t.Status == TenantFailed {
 				first = t.Err
 			}
 		}
 	}
+	failed := r.res.Count(TenantFailed)
 	r.res.Failed = failed
-	ok := len(r.res.Tenants) - failed
+	ok := r.res.Count(TenantOK)
 	var runErr error
 	switch {
 	case ctx.Err() != nil:
-		runErr = fmt.Errorf("job %s: %w: %w", r.job.Name, context.Cause(ctx), ErrFailed)
+		runErr = fmt.Errorf("job %s: %w (%s): %w", r.job.Name, context.Cause(ctx), r.res.TenantSummary(), ErrFailed)
 	case failed > 0 && r.job.OnTenantError == config.OnErrorFail:
-		runErr = fmt.Errorf("job %s: %d of %d tenants failed (on_tenant_error: fail), first %v: %w", r.job.Name, failed, len(r.res.Tenants), first, ErrFailed)
+		runErr = fmt.Errorf("job %s: %s (on_tenant_error: fail); first: %v: %w", r.job.Name, r.res.TenantSummary(), first, ErrFailed)
 	case ok == 0 && failed > 0:
-		runErr = fmt.Errorf("job %s: every tenant failed, first %v: %w", r.job.Name, first, ErrFailed)
+		runErr = fmt.Errorf("job %s: every tenant failed; first: %v: %w", r.job.Name, first, ErrFailed)
 	}
 	if runErr != nil {
 		r.discard(ctx)
 		return runErr
 	}
-	m, err := r.publish(ctx)
-	if err != nil {
+	if _, err := r.publish(ctx); err != nil {
 		if r.committed {
 			return fmt.Errorf("job %s: published, but %w (the next run finishes it)", r.job.Name, err)
 		}
 		r.discard(ctx)
 		return fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
 	}
-	if err := r.writeQuickSight(ctx, m); err != nil {
-		return fmt.Errorf("job %s: published, but %w", r.job.Name, err)
-	}
+	var left []string
 	if failed > 0 {
-		return fmt.Errorf("job %s: %d of %d tenants failed and were left out: %w", r.job.Name, failed, len(r.res.Tenants), ErrPartial)
+		left = append(left, fmt.Sprintf("%d of %d tenants failed and were left out", failed, len(r.res.Tenants)))
+	}
+	if len(r.res.Servers) > 0 {
+		left = append(left, serversFailed(r.res.Servers))
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("job %s: %s: %w", r.job.Name, strings.Join(left, "; "), ErrPartial)
 	}
 	return nil
 }
@@ -312,7 +405,7 @@ func (r *run) runWindow(ctx context.Context) error {
 func openServers(src *config.Source) ([]*extract.Server, error) {
 	var servers []*extract.Server
 	for _, s := range src.Servers {
-		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections, TLS: s.TLS})
+		srv, err := extract.Open(s.Name, string(s.DSN), extract.Options{MaxConns: src.MaxConnections, TLS: s.TLS, QueryTimeout: src.QueryTimeout})
 		if err != nil {
 			closeServers(servers)
 			return nil, err
@@ -378,72 +471,120 @@ func Params(date time.Time) map[string]any {
 	}
 }
 
-// extractAll runs every tenant with bounded concurrency. Under policy fail
-// the first failure cancels the tenants still running, and extractAll
-// returns that failure: the others' errors only say they were cancelled.
+// extractAll runs every tenant with bounded concurrency: the source's
+// concurrency in workers, each taking the next tenant in the run's order
+// and packing the tenants it extracted into its parts (pack.go). Under
+// policy fail the first failure cancels the tenants still running, and
+// extractAll returns that failure: the others' errors only say they were
+// cancelled.
 func (r *run) extractAll(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	sem := make(chan struct{}, r.src.Concurrency)
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		root error
 	)
+	// fail reports a tenant that failed, in extraction or after: a part
+	// that could not be written fails the tenants packed into it.
+	// A tenant that ends in an error after the run's context ended (another
+	// tenant failed under policy fail, the run was stopped or timed out)
+	// was cancelled, not failed: its error says why.
+	fail := func(t *TenantResult) {
+		mu.Lock()
+		cancelled := ctx.Err() != nil
+		if !cancelled && root == nil && r.job.OnTenantError == config.OnErrorFail {
+			root = t.Err
+		}
+		mu.Unlock()
+		if cancelled {
+			t.Status = TenantCancelled
+			r.log.Info("tenant cancelled", "job", r.job.Name, "server", t.Server, "database", t.Database, "error", t.Err)
+			return
+		}
+		t.Status = TenantFailed
+		r.o.Progress.TenantsFailed.Add(1)
+		r.log.Warn("tenant failed", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempts", t.Attempts, "error", t.Err)
+		if r.job.OnTenantError == config.OnErrorFail {
+			cancel(fmt.Errorf("cancelled: tenant %s/%s failed", t.Server, t.Database))
+		}
+	}
+	r.parts = nil
+	var todo []int
 	for i, t := range r.res.Tenants {
 		if t.Err != nil {
 			r.o.Progress.TenantsDone.Add(1)
 			r.o.Progress.TenantsFailed.Add(1)
 			continue
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			t.Err = fmt.Errorf("not started: %w", context.Cause(ctx))
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r.tenant(ctx, i, t)
-			r.o.Progress.TenantsDone.Add(1)
-			if t.Err != nil {
-				r.o.Progress.TenantsFailed.Add(1)
-				r.log.Warn("tenant failed", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempts", t.Attempts, "error", t.Err)
-				if r.job.OnTenantError == config.OnErrorFail {
-					mu.Lock()
-					if root == nil && ctx.Err() == nil {
-						root = t.Err
-					}
-					mu.Unlock()
-					cancel(fmt.Errorf("cancelled: tenant %s/%s failed", t.Server, t.Database))
+		todo = append(todo, i)
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range min(r.src.Concurrency, len(todo)) {
+		wg.Go(func() {
+			w := &worker{
+				spool: newSpool(min(int64(r.job.Output.FileSize), spoolLimit), r.job.Output.FileRows),
+				pack:  &packer{run: r, ctx: ctx, fail: fail},
+			}
+			defer w.spool.close()
+			for {
+				n := int(next.Add(1)) - 1
+				if n >= len(todo) {
+					break
+				}
+				i := todo[n]
+				t := r.res.Tenants[i]
+				if ctx.Err() != nil {
+					t.Err, t.Status = fmt.Errorf("not started: %w", context.Cause(ctx)), TenantNotRun
+					continue
+				}
+				r.tenant(ctx, i, t, w)
+				r.o.Progress.TenantsDone.Add(1)
+				if t.Err != nil {
+					fail(t)
+				} else {
+					t.Status = TenantOK // until a part it is packed into fails
 				}
 			}
-		}()
+			w.pack.flush()
+		})
 	}
 	wg.Wait()
 	return root
 }
 
-// tenant extracts one tenant, retrying transient errors into a fresh part.
-func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
+// worker is what one of a run's concurrent extractions keeps from tenant
+// to tenant: the spool and the parts it packs into.
+type worker struct {
+	spool *spool
+	pack  *packer
+}
+
+// tenant extracts one tenant, retrying transient errors, and packs its
+// rows into the worker's part once it succeeded.
+func (r *run) tenant(ctx context.Context, i int, t *TenantResult, w *worker) {
 	start := time.Now()
+	defer func() { t.Duration = time.Since(start) }()
+	tctx := ctx
 	if d := r.src.TenantTimeout; d > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("tenant_timeout %s exceeded", d))
+		tctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("tenant_timeout %s exceeded", d))
 		defer cancel()
 	}
 	retries := r.retries()
+	var s *partSink
 	for attempt := 0; ; attempt++ {
 		t.Attempts = attempt + 1
-		err := r.attempt(ctx, i, t)
-		if err != nil && ctx.Err() != nil && !errors.Is(err, context.Cause(ctx)) {
+		var err error
+		s, err = r.attempt(tctx, i, t, w.spool)
+		if err != nil && tctx.Err() != nil && !errors.Is(err, context.Cause(tctx)) {
 			// Say why the context ended (tenant_timeout, run_timeout, a
 			// failed tenant under policy fail), not just "canceled".
-			err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+			err = fmt.Errorf("%w: %w", context.Cause(tctx), err)
 		}
-		if err == nil || retries < 0 || attempt >= retries || !extract.Transient(err) || ctx.Err() != nil {
+		if err == nil || retries < 0 || attempt >= retries || !extract.Transient(err) || tctx.Err() != nil {
 			if err != nil {
 				t.Err = fmt.Errorf("tenant %s/%s: %w", t.Server, t.Database, err)
 			}
@@ -453,15 +594,23 @@ func (r *run) tenant(ctx context.Context, i int, t *TenantResult) {
 		r.log.Info("tenant retry", "job", r.job.Name, "server", t.Server, "database", t.Database, "attempt", attempt+1, "wait", wait, "error", err)
 		select {
 		case <-time.After(wait):
-		case <-ctx.Done():
+		case <-tctx.Done():
 		}
 	}
-	t.Duration = time.Since(start)
+	if t.Err != nil || s == nil || s.up != nil || w.spool.rows == 0 {
+		return
+	}
+	// Packed only now, whole: no attempt that failed left a row behind.
+	if err := w.pack.add(i, t, s.prefix, s.full, w.spool); err != nil {
+		t.Err = fmt.Errorf("tenant %s/%s: %w", t.Server, t.Database, err)
+	}
 }
 
-func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
+// attempt extracts tenant i once. A union tenant's rows go to the spool
+// (the caller packs them), or, past the spool's bound, to a part of the
+// tenant's own; the sink says which.
+func (r *run) attempt(ctx context.Context, i int, t *TenantResult, sp *spool) (*partSink, error) {
 	r.o.Progress.Rows.Add(-t.Rows)
-	r.o.Progress.Bytes.Add(-t.Bytes)
 	t.Rows, t.Bytes, t.schema, t.key, t.sum, t.agg, t.track = 0, 0, nil, "", "", nil, nil
 	srv := r.servers[t.Server]
 	params := r.res.Params
@@ -471,11 +620,11 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 	}
 	params, err := r.cursorParams(t, params)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	args, err := r.query.Args(params)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prefix := make([][]byte, 0, 2+len(r.attrs))
 	prefix = append(prefix, []byte(t.Server), []byte(t.Database))
@@ -484,16 +633,20 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult) error {
 		s := &aggSink{run: r, t: t, prefix: prefix}
 		n, err := srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
 		t.Rows = n
-		return err
+		return nil, err
+	}
+	if err := sp.reset(); err != nil {
+		return nil, err
 	}
 	key := r.partKey(i)
-	s := &partSink{run: r, t: t, prefix: prefix, track: t.track}
-	// The upload runs on the tenant's context: cancelling the run aborts it.
+	s := &partSink{run: r, t: t, prefix: prefix, track: t.track, spool: sp}
+	// A part of the tenant's own uploads on the tenant's context:
+	// cancelling the tenant aborts it.
 	s.start = func(full schema.Schema) (*load.Upload, error) {
 		return load.NewUpload(ctx, r.store, key, r.job.Output.Format, full, load.UploadOptions{Progress: &r.o.Progress.Bytes})
 	}
 	_, err = srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
-	return s.finish(ctx, err)
+	return s, s.finish(ctx, err)
 }
 
 func usesTenantParams(q *extract.Query) bool {
@@ -530,16 +683,19 @@ func (r *run) tenantSchema(cols schema.Schema) (schema.Schema, error) {
 	return append(out, cols...), nil
 }
 
-// partSink encodes one tenant's rows into the tenant's part. The upload
-// starts with the first row, so an empty result writes nothing.
+// partSink takes one tenant's rows: into the worker's spool while they
+// fit, or else into a part of the tenant's own, which starts with the
+// spooled rows and takes the rest as they stream. An empty result writes
+// nothing.
 type partSink struct {
 	run    *run
 	t      *TenantResult
 	prefix [][]byte
 	full   schema.Schema
 	row    [][]byte
-	up     *load.Upload                                   // nil until the first row
-	start  func(full schema.Schema) (*load.Upload, error) // starts the part's upload
+	spool  *spool
+	up     *load.Upload                                   // the tenant's own part; nil while spooling
+	start  func(full schema.Schema) (*load.Upload, error) // starts the tenant's own part
 	track  *tracker                                       // mode incremental: skips rows published before
 }
 
@@ -548,8 +704,8 @@ func (s *partSink) Start(cols schema.Schema) error {
 	if err != nil {
 		return err
 	}
-	// Checked before the first row opens the part: a name Athena cannot
-	// hold is refused with nothing uploaded, not found by athena ddl later.
+	// Checked before the first row is packed: a name Athena cannot hold
+	// is refused with nothing uploaded, not found by athena ddl later.
 	if err := athena.CheckColumns(full); err != nil {
 		return fmt.Errorf("result columns: %w", err)
 	}
@@ -568,27 +724,47 @@ func (s *partSink) Write(row [][]byte) error {
 	if s.track != nil && !s.track.keep(row) {
 		return nil
 	}
-	if s.up == nil {
+	switch {
+	case s.up != nil:
+		if err := s.write(row); err != nil {
+			return err
+		}
+	case s.spool.fits(row):
+		if err := s.spool.add(row); err != nil {
+			return err
+		}
+	default:
+		// Past the spool's bound: the tenant is big enough for a part of
+		// its own, and streams into it from here.
 		up, err := s.start(s.full)
 		if err != nil {
 			return err
 		}
 		s.up = up
-	}
-	copy(s.row[len(s.prefix):], row)
-	if err := s.up.Write(s.row); err != nil {
-		return err
+		if err := s.spool.each(len(row), s.write); err != nil {
+			return err
+		}
+		if err := s.spool.reset(); err != nil {
+			return err
+		}
+		crashpoint("upload")
+		if err := s.write(row); err != nil {
+			return err
+		}
 	}
 	s.t.Rows++
 	s.run.o.Progress.Rows.Add(1)
-	if s.t.Rows == 1 {
-		crashpoint("upload")
-	}
 	return nil
 }
 
-// finish completes the part's upload after the stream ended with err, or
-// aborts it (nothing is left) when err is not nil.
+func (s *partSink) write(vals [][]byte) error {
+	copy(s.row[len(s.prefix):], vals)
+	return s.up.Write(s.row)
+}
+
+// finish completes the tenant's own part, if it has one, after the stream
+// ended with err, or aborts it (nothing is left) when err is not nil. A
+// failed attempt's spooled rows are dropped by the next reset.
 func (s *partSink) finish(ctx context.Context, err error) error {
 	if s.up == nil {
 		return err
@@ -644,7 +820,7 @@ func (r *run) checkSchemas() {
 	r.res.Schema, _ = r.tenantSchema(win.s)
 	for _, t := range r.res.Tenants {
 		if t.Err == nil && t.schema != nil && !t.schema.Equal(win.s) {
-			t.Err = fmt.Errorf("tenant %s/%s: result columns differ from %d other tenant(s), left out: %s", t.Server, t.Database, win.n, win.s.Diff(t.schema))
+			t.Err, t.Status = fmt.Errorf("tenant %s/%s: result columns differ from %d other tenant(s), left out: %s", t.Server, t.Database, win.n, win.s.Diff(t.schema)), TenantFailed
 			r.o.Progress.TenantsFailed.Add(1)
 			r.log.Warn("tenant schema differs", "job", r.job.Name, "server", t.Server, "database", t.Database, "error", t.Err)
 		}

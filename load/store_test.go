@@ -431,6 +431,9 @@ func TestStoreDirProcesses(t *testing.T) {
 		}
 		return
 	}
+	if testing.Short() {
+		t.Skip("runs this test binary twice more: not in -short")
+	}
 	d, err := NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

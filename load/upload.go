@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 
 	"github.com/mallet-etl/mallet/schema"
@@ -34,6 +35,7 @@ type Upload struct {
 	key    string
 	enc    Encoder
 	pw     *PipeWriter
+	out    *countWriter // the encoder's output so far
 	body   *meter
 	rows   int64
 	cancel context.CancelCauseFunc
@@ -66,7 +68,8 @@ type UploadResult struct {
 // the format cannot write); nothing was started then.
 func NewUpload(ctx context.Context, st Store, key string, f schema.Format, s schema.Schema, o UploadOptions) (*Upload, error) {
 	pr, pw := Pipe(pipeChunkSize, pipeChunks)
-	enc, err := NewEncoder(f, pw, s)
+	out := &countWriter{w: pw}
+	enc, err := NewEncoder(f, out, s)
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: %w", st.URI(key), err)
 	}
@@ -75,6 +78,7 @@ func NewUpload(ctx context.Context, st Store, key string, f schema.Format, s sch
 		key:    key,
 		enc:    enc,
 		pw:     pw,
+		out:    out,
 		body:   newMeter(pr, true, o.Progress),
 		cancel: cancel,
 		done:   make(chan error, 1),
@@ -104,6 +108,38 @@ func (u *Upload) Write(row [][]byte) error {
 	}
 	u.rows++
 	return nil
+}
+
+// Rows is the number of rows written so far.
+func (u *Upload) Rows() int64 { return u.rows }
+
+// Size estimates the object's size so far: the bytes the encoder has put
+// out plus what it holds: for CSV its buffer, for Parquet the open row
+// group (estimated compressed). A writer that packs rows into objects of a target size
+// closes the object once Size reaches it.
+func (u *Upload) Size() int64 {
+	switch e := u.enc.(type) {
+	case *ParquetWriter:
+		return max(u.out.n, e.w.Size()+int64(len(e.arena)))
+	case *CSVWriter:
+		if e.gzPipe == nil {
+			return u.out.n + int64(e.w.Buffered())
+		}
+	}
+	// csv.gz: what the compressor has put out; it lags by what it holds.
+	return u.out.n
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // Close finishes the encoding (a Parquet footer, a gzip trailer), waits for

@@ -79,7 +79,7 @@ type Run struct {
 func RunOf(job string, res *jobs.Result, err error) Run {
 	r := Run{Job: job, Outcome: OutcomeOf(err), End: time.Now()}
 	if res != nil {
-		r.Rows, r.Bytes, r.TenantsFailed, r.Duration = res.Rows, res.Bytes, res.Failed, res.Duration
+		r.Rows, r.Bytes, r.TenantsFailed, r.Duration = res.Rows, res.Bytes, res.Failed+len(res.Servers), res.Duration
 		r.Steps = res.Steps
 	}
 	return r

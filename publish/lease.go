@@ -36,6 +36,10 @@ type LeaseInfo struct {
 	Shard    string    `json:"shard,omitempty"`
 	Acquired time.Time `json:"acquired"`
 	Expires  time.Time `json:"expires"`
+	// Released is when the holder gave the lease up at the end of its run
+	// (then Expires is the same instant); zero while held, and for a lease
+	// its holder never released (it crashed or was killed).
+	Released time.Time `json:"released,omitzero"`
 }
 
 // Expired reports whether the lease is free at now.
@@ -115,8 +119,18 @@ func AcquireLease(ctx context.Context, st load.Store, job string, s Shard, ttl t
 		}
 		err = l.write(ctx, ifMatch)
 		if err == nil {
-			if exists && cur.Holder != "" {
-				log.Info("lease taken over", "job", job, "key", st.URI(l.key), "expired_holder", cur.Holder, "host", cur.Host, "pid", cur.PID)
+			switch {
+			case !exists || !cur.Released.IsZero():
+				// The ordinary case: the previous run released it.
+				log.Debug("lease acquired", "job", job, "key", st.URI(l.key))
+			case cur.Holder == "":
+				log.Warn("lease taken over: the lease object was unreadable", "job", job, "key", st.URI(l.key))
+			default:
+				// Its holder stopped without releasing it (crash, kill,
+				// lost container) and it ran out: crash recovery.
+				log.Warn("lease taken over from a run that never released it", "job", job, "key", st.URI(l.key),
+					"holder", cur.Holder, "host", cur.Host, "pid", cur.PID, "acquired", cur.Acquired,
+					"expired", cur.Expires, "stale", now.Sub(cur.Expires).Round(time.Second))
 			}
 			l.abortUnfinished(ctx, job, s)
 			return l, nil
@@ -219,8 +233,8 @@ func (l *Lease) Keep(ctx context.Context, cancel context.CancelCauseFunc) {
 	}()
 }
 
-// Release stops the renewals and marks the lease expired (a conditional
-// write, so a lease someone else took over is left alone). It runs even
+// Release stops the renewals and marks the lease released and expired (a
+// conditional write, so a lease someone else took over is left alone). It runs even
 // when ctx is cancelled, bounded by 10 s; a failure is logged, not
 // returned: the lease then expires by itself.
 func (l *Lease) Release(ctx context.Context) {
@@ -237,6 +251,7 @@ func (l *Lease) Release(ctx context.Context) {
 	defer cancel()
 	info := l.info
 	info.Expires = time.Now().UTC()
+	info.Released = info.Expires
 	data, err := json.Marshal(info)
 	if err == nil {
 		_, err = l.st.WriteIf(ctx, l.key, data, l.etag)

@@ -2,7 +2,9 @@ package publish_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -222,4 +224,97 @@ func TestLeaseRace(t *testing.T) {
 			t.Errorf("got %d holders and %d locked out, want 1 and %d", won, locked, n-1)
 		}
 	})
+}
+
+// logRecords is a slog handler that keeps every record, at every level.
+type logRecords struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r.Clone())
+	return nil
+}
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecords) WithGroup(string) slog.Handler      { return h }
+
+// TestLeaseTakeOverLog checks what acquiring a lease logs: nothing above
+// debug after a clean release (the ordinary run), a warning with how stale
+// it was after a holder that never released it.
+func TestLeaseTakeOverLog(t *testing.T) {
+	released := func(t *testing.T, st load.Store) {
+		l, err := publish.AcquireLease(t.Context(), st, job, unsharded, time.Minute, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Release(t.Context())
+	}
+	crashed := func(t *testing.T, st load.Store) {
+		// What a killed run leaves: its lease, expired 90 s ago.
+		data, err := json.Marshal(publish.LeaseInfo{Holder: "0123456789abcdef", Host: "old-host", PID: 42, Job: job,
+			Acquired: time.Now().Add(-3 * time.Minute).UTC(), Expires: time.Now().Add(-90 * time.Second).UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.WriteIf(t.Context(), publish.LeaseKey(job, unsharded), data, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damaged := func(t *testing.T, st load.Store) {
+		if _, err := st.WriteIf(t.Context(), publish.LeaseKey(job, unsharded), []byte("{not json"), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name   string
+		before func(*testing.T, load.Store)
+		level  slog.Level
+		msg    string
+		attrs  map[string]string // attributes the record must have, with a prefix of their value
+	}{
+		{"first run", func(*testing.T, load.Store) {}, slog.LevelDebug, "lease acquired", nil},
+		{"after a clean release", released, slog.LevelDebug, "lease acquired", nil},
+		{"after a crash", crashed, slog.LevelWarn, "lease taken over from a run that never released it",
+			map[string]string{"holder": "0123456789abcdef", "host": "old-host", "pid": "42", "stale": "1m3"}},
+		{"damaged lease", damaged, slog.LevelWarn, "lease taken over: the lease object was unreadable", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, st *testStore) {
+				tt.before(t, st)
+				h := &logRecords{}
+				l, err := publish.AcquireLease(t.Context(), st, job, unsharded, time.Minute, slog.New(h))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Release(t.Context())
+				var found *slog.Record
+				for i, r := range h.records {
+					if r.Level > slog.LevelDebug && r.Message != tt.msg {
+						t.Errorf("logged %s %q, want nothing above debug but %q", r.Level, r.Message, tt.msg)
+					}
+					if r.Message == tt.msg {
+						found = &h.records[i]
+					}
+				}
+				if found == nil {
+					t.Fatalf("no %q record in %d records", tt.msg, len(h.records))
+				}
+				if found.Level != tt.level {
+					t.Errorf("%q logged at %s, want %s", tt.msg, found.Level, tt.level)
+				}
+				got := map[string]string{}
+				found.Attrs(func(a slog.Attr) bool { got[a.Key] = a.Value.String(); return true })
+				for k, prefix := range tt.attrs {
+					if !strings.HasPrefix(got[k], prefix) {
+						t.Errorf("attribute %s: got %q, want it to start with %q (record %v)", k, got[k], prefix, got)
+					}
+				}
+			})
+		})
+	}
 }

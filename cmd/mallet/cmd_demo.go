@@ -137,13 +137,16 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 			}
 		}
 		fmt.Printf("%-24s %-7s %d/%d tenants  %s rows  %d files  %s\n", name, status,
-			len(res.Tenants)-res.Failed, len(res.Tenants), count(res.Rows), len(res.Objects), res.Duration.Round(time.Millisecond))
+			res.Count(jobs.TenantOK), len(res.Tenants), count(res.Rows), len(res.Objects), res.Duration.Round(time.Millisecond))
+		for _, s := range res.Servers {
+			fmt.Printf("    server %s: %s\n", s.Server, s.Error)
+		}
 		for _, t := range res.Tenants {
-			if t.Err != nil {
+			if t.Status == jobs.TenantFailed {
 				fmt.Printf("    %s/%s: %v\n", t.Server, t.Database, t.Err)
 			}
 		}
-		if res.Err != "" && res.Failed == 0 {
+		if res.Err != "" && res.Failed == 0 && len(res.Servers) == 0 {
 			fmt.Printf("    %s\n", res.Err)
 		}
 	}

@@ -116,8 +116,11 @@ func printState(w io.Writer, st jobs.Store, s *publish.State, lease publish.Leas
 	switch {
 	case !held:
 		fmt.Fprintln(w, "lease: never taken")
+	case !lease.Released.IsZero():
+		fmt.Fprintf(w, "lease: free (released by %s on %s, pid %d, at %s)\n", lease.Holder, lease.Host, lease.PID, lease.Released.Format(time.RFC3339))
 	case lease.Expired(time.Now()):
-		fmt.Fprintf(w, "lease: free (last held by %s on %s, pid %d)\n", lease.Holder, lease.Host, lease.PID)
+		fmt.Fprintf(w, "lease: free (expired at %s, never released by %s on %s, pid %d: that run stopped without finishing)\n",
+			lease.Expires.Format(time.RFC3339), lease.Holder, lease.Host, lease.PID)
 	default:
 		fmt.Fprintf(w, "lease: held by %s on %s, pid %d, until %s\n", lease.Holder, lease.Host, lease.PID, lease.Expires.Format(time.RFC3339))
 	}

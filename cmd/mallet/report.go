@@ -24,8 +24,11 @@ type runReport struct {
 	Started    time.Time      `json:"started"`
 	DurationMS int64          `json:"duration_ms"`
 	Tenants    []tenantReport `json:"tenants"`
-	Objects    []objectReport `json:"objects"`
-	Totals     totalsReport   `json:"totals"`
+	// Servers lists the servers that could not list their databases: a
+	// failure of the server, whose tenants are unknown, not of a tenant.
+	Servers []jobs.ServerFailure `json:"servers_failed,omitempty"`
+	Objects []objectReport       `json:"objects"`
+	Totals  totalsReport         `json:"totals"`
 	// Steps are what the run did after its commit: the Glue catalog
 	// sync and SPICE refreshes; absent when the job has neither.
 	Steps    []stepReport `json:"steps,omitempty"`
@@ -43,8 +46,10 @@ type stepReport struct {
 }
 
 type tenantReport struct {
-	Server     string `json:"server"`
-	Database   string `json:"database"`
+	Server   string `json:"server"`
+	Database string `json:"database"`
+	Status   string `json:"status"` // ok, failed, cancelled, not run or skipped
+
 	Rows       int64  `json:"rows"`
 	Bytes      int64  `json:"bytes"`
 	DurationMS int64  `json:"duration_ms"`
@@ -61,12 +66,19 @@ type objectReport struct {
 }
 
 type totalsReport struct {
-	Tenants       int   `json:"tenants"`
-	TenantsFailed int   `json:"tenants_failed"`
-	Rows          int64 `json:"rows"`
-	Bytes         int64 `json:"bytes"`
-	Objects       int   `json:"objects"`
-	ObjectBytes   int64 `json:"object_bytes"`
+	Tenants int `json:"tenants"`
+	// TenantsFailed counts the tenants that failed on their own; the
+	// tenants cancelled or never run because of a failure are counted
+	// apart.
+	TenantsFailed    int   `json:"tenants_failed"`
+	TenantsCancelled int   `json:"tenants_cancelled"`
+	TenantsNotRun    int   `json:"tenants_not_run"`
+	TenantsSkipped   int   `json:"tenants_skipped"`
+	ServersFailed    int   `json:"servers_failed"`
+	Rows             int64 `json:"rows"`
+	Bytes            int64 `json:"bytes"`
+	Objects          int   `json:"objects"`
+	ObjectBytes      int64 `json:"object_bytes"`
 }
 
 // demoReport is what "mallet demo --report" writes: one run per job.
@@ -83,16 +95,19 @@ func newReport(res *jobs.Result, err error) runReport {
 		Tenants: []tenantReport{}, Objects: []objectReport{},
 	}
 	for _, t := range res.Tenants {
-		tr := tenantReport{Server: t.Server, Database: t.Database, Rows: t.Rows, Bytes: t.Bytes,
+		tr := tenantReport{Server: t.Server, Database: t.Database, Status: t.Status, Rows: t.Rows, Bytes: t.Bytes,
 			DurationMS: t.Duration.Milliseconds(), Attempts: t.Attempts, Error: t.Error}
 		if tr.Error == "" && t.Err != nil {
 			tr.Error = t.Err.Error()
 		}
-		if tr.Error != "" {
-			r.Totals.TenantsFailed++
-		}
 		r.Tenants = append(r.Tenants, tr)
 	}
+	r.Servers = res.Servers
+	r.Totals.TenantsFailed = res.Count(jobs.TenantFailed)
+	r.Totals.TenantsCancelled = res.Count(jobs.TenantCancelled)
+	r.Totals.TenantsNotRun = res.Count(jobs.TenantNotRun)
+	r.Totals.TenantsSkipped = res.Count(jobs.TenantSkipped)
+	r.Totals.ServersFailed = len(res.Servers)
 	for _, o := range res.Objects {
 		r.Objects = append(r.Objects, objectReport{URI: o.URI, Key: o.Key, Rows: o.Rows, Bytes: o.Bytes, SHA256: o.SHA256})
 		r.Totals.ObjectBytes += o.Bytes
@@ -131,28 +146,53 @@ func writeJSON(path string, v any) error {
 	return nil
 }
 
-// printSummary prints the end of a run: a table of tenants, the totals, the
-// failures in full and the objects written.
+// printSummary prints the end of a run: a table of tenants and what
+// happened to each, the totals, the failures in full and the objects
+// written. A failure of a server or of the output is said as such, not
+// shown as tenants that failed.
 func printSummary(w io.Writer, res *jobs.Result) {
 	fmt.Fprintf(w, "job %s, run date %s, run %s\n\n", res.Job, res.RunDate, res.RunID)
-	t := &table{header: []string{"SERVER", "DATABASE", "ROWS", "BYTES", "DURATION", "TRIES", "STATUS"}, right: map[int]bool{2: true, 3: true, 4: true, 5: true}}
-	for _, tr := range res.Tenants {
-		status := "ok"
-		if tr.Err != nil || tr.Error != "" {
-			status = "FAILED"
-		}
-		t.add(tr.Server, tr.Database, count(tr.Rows), size(tr.Bytes), tr.Duration.Round(time.Millisecond).String(), fmt.Sprint(tr.Attempts), status)
-	}
-	t.add("total", fmt.Sprintf("%d tenants", len(res.Tenants)), count(res.Rows), size(res.Bytes), res.Duration.Round(time.Millisecond).String(), "", fmt.Sprintf("%d failed", res.Failed))
-	t.print(w)
-	if res.Failed > 0 {
-		fmt.Fprintf(w, "\n%d tenant(s) failed:\n", res.Failed)
+	ran := len(res.Tenants) - res.Count(jobs.TenantNotRun) - res.Count(jobs.TenantSkipped)
+	switch {
+	case len(res.Tenants) == 0 && len(res.Servers) > 0:
+	case len(res.Tenants) == 0:
+		fmt.Fprintln(w, "no tenants")
+	case ran == 0 && res.Count(jobs.TenantSkipped) > 0:
+		fmt.Fprintf(w, "%s: every window is committed already (--force runs them again)\n", res.TenantSummary())
+	case ran == 0:
+		fmt.Fprintf(w, "%d tenant(s) found, none run\n", len(res.Tenants))
+	default:
+		t := &table{header: []string{"SERVER", "DATABASE", "ROWS", "BYTES", "DURATION", "TRIES", "STATUS"}, right: map[int]bool{2: true, 3: true, 4: true, 5: true}}
 		for _, tr := range res.Tenants {
-			if tr.Err != nil {
-				fmt.Fprintf(w, "  %s/%s: %v\n", tr.Server, tr.Database, tr.Err)
-			} else if tr.Error != "" {
-				fmt.Fprintf(w, "  %s/%s: %s\n", tr.Server, tr.Database, tr.Error)
+			status := tr.Status
+			if status == jobs.TenantFailed {
+				status = "FAILED"
 			}
+			t.add(tr.Server, tr.Database, count(tr.Rows), size(tr.Bytes), tr.Duration.Round(time.Millisecond).String(), fmt.Sprint(tr.Attempts), status)
+		}
+		var counts []string
+		for _, st := range jobs.TenantStatuses {
+			if n := res.Count(st); n > 0 || st == jobs.TenantFailed {
+				counts = append(counts, fmt.Sprintf("%d %s", n, st))
+			}
+		}
+		t.add("total", fmt.Sprintf("%d tenants", len(res.Tenants)), count(res.Rows), size(res.Bytes), res.Duration.Round(time.Millisecond).String(), "", strings.Join(counts, ", "))
+		t.print(w)
+	}
+	for _, s := range res.Servers {
+		fmt.Fprintf(w, "server %s failed, its tenants are unknown: %s\n", s.Server, s.Error)
+	}
+	if n := res.Count(jobs.TenantFailed); n > 0 {
+		fmt.Fprintf(w, "\n%d tenant(s) failed:\n", n)
+		for _, tr := range res.Tenants {
+			if tr.Status == jobs.TenantFailed {
+				fmt.Fprintf(w, "  %s/%s: %s\n", tr.Server, tr.Database, tenantError(tr))
+			}
+		}
+	}
+	for _, st := range []string{jobs.TenantCancelled, jobs.TenantNotRun} {
+		if n := res.Count(st); n > 0 && ran > 0 {
+			fmt.Fprintf(w, "\n%d tenant(s) %s: %s\n", n, st, tenantNames(res, st, 10))
 		}
 	}
 	if len(res.Objects) > 0 {
@@ -162,7 +202,7 @@ func printSummary(w io.Writer, res *jobs.Result) {
 			ot.add("  "+o.URI, count(o.Rows)+" rows", size(o.Bytes))
 		}
 		ot.print(w)
-	} else if res.Err == "" {
+	} else if res.Err == "" && ran > 0 {
 		fmt.Fprintln(w, "\nno rows: the partition is empty")
 	}
 	if len(res.Steps) > 0 {
@@ -180,6 +220,27 @@ func printSummary(w io.Writer, res *jobs.Result) {
 	if res.Err != "" {
 		fmt.Fprintf(w, "\nerror: %s\n", res.Err)
 	}
+}
+
+func tenantError(tr *jobs.TenantResult) string {
+	if tr.Err != nil {
+		return tr.Err.Error()
+	}
+	return tr.Error
+}
+
+// tenantNames lists the tenants with status, at most max of them.
+func tenantNames(res *jobs.Result, status string, max int) string {
+	var names []string
+	for _, tr := range res.Tenants {
+		if tr.Status == status {
+			names = append(names, tr.Server+"/"+tr.Database)
+		}
+	}
+	if len(names) > max {
+		return strings.Join(names[:max], ", ") + fmt.Sprintf(" and %d more", len(names)-max)
+	}
+	return strings.Join(names, ", ")
 }
 
 // table prints aligned columns, measuring width as a terminal shows it (a

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/internal/testdb"
+	"github.com/mallet-etl/mallet/jobs"
 )
 
 // A run with one listed tenant that does not exist, under skip: the report
@@ -96,6 +97,9 @@ jobs:
 	check("good bytes > 0", g.Bytes > 0, true)
 	check("good attempts", g.Attempts, 1)
 	check("good error", g.Error, "")
+	check("good status", g.Status, "ok")
+	check("missing status", m.Status, "failed")
+	check("totals.tenants_cancelled", rep.Totals.TenantsCancelled, 0)
 	check("missing database", m.Database, missing)
 	check("missing rows", m.Rows, int64(0))
 	for _, s := range []string{"db1", missing, "Unknown database"} {
@@ -126,5 +130,57 @@ jobs:
 	// The human summary: an aligned table and the failure in full.
 	for _, s := range []string{"SERVER", "FAILED", missing, "Unknown database", "written:"} {
 		check("summary shows "+s, strings.Contains(stdout.String(), s), true)
+	}
+}
+
+// TestSummaryStatuses checks what the end of a run says about its tenants:
+// failures counted apart from the tenants they cancelled, a server or an
+// output failure said as such, never as a tenant.
+func TestSummaryStatuses(t *testing.T) {
+	tenant := func(db, status, err string) *jobs.TenantResult {
+		tr := &jobs.TenantResult{Server: "db1", Database: db, Status: status, Error: err}
+		if status != jobs.TenantNotRun && status != jobs.TenantSkipped {
+			tr.Attempts = 1
+		}
+		return tr
+	}
+	tests := []struct {
+		name      string
+		res       jobs.Result
+		want, not []string
+	}{
+		{"one failed, two cancelled", jobs.Result{Failed: 1, Err: "job j: 1 of 3 tenants failed; 2 cancelled (on_tenant_error: fail)", Tenants: []*jobs.TenantResult{
+			tenant("a", jobs.TenantCancelled, "tenant db1/a: cancelled: tenant db1/b failed: context canceled"),
+			tenant("b", jobs.TenantFailed, "tenant db1/b: query: Error 1146"),
+			tenant("c", jobs.TenantCancelled, "tenant db1/c: cancelled: tenant db1/b failed: context canceled"),
+		}}, []string{"1 failed, 2 cancelled", "1 tenant(s) failed:\n  db1/b: tenant db1/b: query: Error 1146", "2 tenant(s) cancelled: db1/a, db1/c", "cancelled\n", "FAILED\n"},
+			[]string{"3 failed", "db1/a: tenant db1/a"}},
+		{"server failure", jobs.Result{Err: "job j: server db1 failed, its tenants are unknown: list databases: Error 1045",
+			Servers: []jobs.ServerFailure{{Server: "db1", Error: "list databases: Error 1045"}}},
+			[]string{"server db1 failed, its tenants are unknown: list databases: Error 1045"},
+			[]string{"SERVER", "db1/*", "tenant(s) failed", "no tenants"}},
+		{"output failure", jobs.Result{Err: "job j: output x: mkdir x: not a directory", Tenants: []*jobs.TenantResult{
+			tenant("a", jobs.TenantNotRun, ""), tenant("b", jobs.TenantNotRun, ""), tenant("c", jobs.TenantNotRun, ""),
+		}}, []string{"3 tenant(s) found, none run", "error: job j: output x"},
+			[]string{"SERVER", " ok", "failed"}},
+		{"every window committed", jobs.Result{Tenants: []*jobs.TenantResult{tenant("a", jobs.TenantSkipped, "")}},
+			[]string{"1 of 1 tenants skipped: every window is committed already (--force runs them again)"},
+			[]string{"SERVER", "no rows"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			printSummary(&b, &tt.res)
+			for _, want := range tt.want {
+				if !strings.Contains(b.String(), want) {
+					t.Errorf("summary does not say %q:\n%s", want, b.String())
+				}
+			}
+			for _, not := range tt.not {
+				if strings.Contains(b.String(), not) {
+					t.Errorf("summary says %q:\n%s", not, b.String())
+				}
+			}
+		})
 	}
 }
