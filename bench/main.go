@@ -8,6 +8,7 @@
 //	go run ./bench                      # 3 runs, 2M-row tenant + 200 x 10k
 //	go run ./bench -rss-rows 10000000   # also the memory check on 10M rows
 //	go run ./bench -profile /tmp/prof   # CPU profiles of each mallet run
+//	go run ./bench -heapprofile /tmp/h  # heap profiles at each run's peak
 //	go run ./bench -only mallet-small-parquet-local,mallet-150k-parquet-local
 //	                                    # 1,500 x 100 rows against one 150k-row tenant
 //
@@ -51,6 +52,7 @@ type options struct {
 	only      string
 	write     string
 	profile   string
+	heap      string
 	work      string
 }
 
@@ -70,6 +72,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated scenario names to run (default all)")
 	flag.StringVar(&o.write, "write", "BENCHMARKS.md", "file whose harness section is replaced with the results (empty: print only)")
 	flag.StringVar(&o.profile, "profile", "", "folder for CPU profiles of the mallet runs (MALLET_CPUPROFILE)")
+	flag.StringVar(&o.heap, "heapprofile", "", "folder for heap profiles of the mallet runs, taken at the heap's peak (MALLET_HEAPPROFILE)")
 	flag.StringVar(&o.work, "work", "", "scratch folder (default a temp folder, removed at the end)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -202,7 +205,7 @@ func run(ctx context.Context, o options) error {
 		s.bytes = size(tsv + ".gz")
 		return s, err
 	})
-	m := &malletRunner{bin: bin, work: work, dsn: o.dsn, profile: o.profile}
+	m := &malletRunner{bin: bin, work: work, dsn: o.dsn, profile: o.profile, heap: o.heap}
 	where := map[string]string{"local": "a local folder", "s3": "S3 on loopback"}
 	for _, format := range []string{"parquet", "csv", "csv.gz"} {
 		for _, to := range []string{"local", "s3"} {
@@ -336,7 +339,7 @@ func size(p string) int64 {
 }
 
 type malletRunner struct {
-	bin, work, dsn, profile string
+	bin, work, dsn, profile, heap string
 }
 
 // job is what one mallet scenario runs: the query file (default mail.sql)
@@ -377,6 +380,12 @@ func (m *malletRunner) run(ctx context.Context, name string, i int, j job) (samp
 			return sample{}, err
 		}
 		env = append(env, "MALLET_CPUPROFILE="+filepath.Join(m.profile, fmt.Sprintf("%s-%d.pprof", name, i+1)))
+	}
+	if m.heap != "" {
+		if err := os.MkdirAll(m.heap, 0o755); err != nil {
+			return sample{}, err
+		}
+		env = append(env, "MALLET_HEAPPROFILE="+filepath.Join(m.heap, fmt.Sprintf("%s-%d.heap.pprof", name, i+1)))
 	}
 	config := fmt.Sprintf(`timezone: UTC
 sources:

@@ -374,6 +374,7 @@ type parser struct {
 	path     string
 	lookup   func(string) (string, bool)
 	lines    map[string]int // "jobs.x.schedule" -> line
+	text     []string       // the file's lines, for syntax errors
 	problems []Problem
 
 	// offline: unset variables in DSNs are notes, and those DSNs
@@ -402,6 +403,7 @@ var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 func (p *parser) parse(data []byte) *Config {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
+		p.text = strings.Split(string(data), "\n")
 		p.yamlError(err)
 		return nil
 	}
@@ -459,6 +461,9 @@ func (p *parser) yamlError(err error) {
 				n++
 				hint = "in the block that starts on this line: check the indentation and brackets of the lines below it"
 			}
+			if te == nil && (strings.Contains(msg, "tab character") || strings.Contains(msg, "cannot start any token")) {
+				n = p.tabLine(n)
+			}
 			if strings.Contains(msg, "not found in type") {
 				msg = strings.Replace(msg, "field ", "unknown key ", 1)
 				msg = msg[:strings.Index(msg, " not found in type")]
@@ -469,6 +474,20 @@ func (p *parser) yamlError(err error) {
 		}
 		p.addf(0, "", "%s", strings.TrimPrefix(m, "yaml: "))
 	}
+}
+
+// tabLine returns the first line from n on indented with a tab: yaml.v3
+// reports a tab in the indentation on the line where the token it was
+// reading began, which for a plain value continued onto the next line is
+// the line before. It returns n when there is none.
+func (p *parser) tabLine(n int) int {
+	for i := max(n, 1); i <= len(p.text) && i <= n+20; i++ {
+		line := p.text[i-1]
+		if indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]; strings.Contains(indent, "\t") {
+			return i
+		}
+	}
+	return n
 }
 
 // index records the line of every mapping key by its dotted path.

@@ -292,6 +292,7 @@ func TestYAMLSyntaxLines(t *testing.T) {
 		want    string
 	}{
 		{"tab in indentation", [2]string{"    merge: union\n", "\tmerge: union\n"}, 15, "cannot start any token"},
+		{"tab after a plain value", [2]string{"    query: q.sql\n", "    query: q.sql\n\tmode: window\n"}, 14, "tab character that violates indentation"},
 		{"unclosed quote", [2]string{`    schedule: "30 3 * * *"`, `    schedule: "30 3 * * *`}, 14, "unexpected end of stream"},
 		{"colon in a plain value", [2]string{"    merge: union\n", "    merge: union: aggregate\n"}, 15, "mapping values are not allowed"},
 		{"character that starts no token", [2]string{"    merge: union\n", "    merge: @union\n"}, 15, "cannot start any token"},

@@ -73,9 +73,12 @@ var (
 // schemaNotes annotates fields by "Type.Field" (Go names). JSONSchema fails
 // when a key names no field, so a renamed field cannot leave a note behind.
 var schemaNotes = map[string]schemaNote{
-	"Config.Timezone": {doc: "IANA time zone for run dates and query windows (default UTC)"},
-	"Config.Sources":  {doc: "tenant groups: databases that share one schema", required: true, keys: validName.String()},
-	"Config.Jobs":     {doc: "extractions, by name", required: true, keys: validName.String()},
+	"Config.Timezone":   {doc: "IANA time zone for run dates and query windows (default UTC)"},
+	"Config.S3":         {doc: "options of every s3:// output"},
+	"Config.Athena":     {doc: "defaults for every job's athena: keys; a job's own keys override them one by one"},
+	"Config.QuickSight": {doc: "where the SPICE datasets that jobs refresh live"},
+	"Config.Sources":    {doc: "tenant groups: databases that share one schema", required: true, keys: validName.String()},
+	"Config.Jobs":       {doc: "extractions, by name", required: true, keys: validName.String()},
 
 	"S3.PathStyle": {doc: "path-style addressing, for MinIO and other S3-compatible servers (also MALLET_S3_PATH_STYLE=true)"},
 	"S3.Region":    {doc: "bucket region (default: the SDK's chain, else us-east-1)"},
@@ -113,14 +116,22 @@ var schemaNotes = map[string]schemaNote{
 	"Job.Merge":         {doc: "union: whole tenants packed into parts of output.file_size; aggregate: group all tenants' rows", enum: []string{MergeUnion, MergeAggregate}},
 	"Job.OnTenantError": {doc: "fail: publish nothing if a tenant fails; skip: publish the others and exit 3", enum: []string{OnErrorFail, OnErrorSkip}},
 	"Job.Output":        {doc: "where and how the result is written", required: true},
-	"Job.Athena":        {doc: "names in the Athena DDL"},
-	"Job.SchemaDrift":   {doc: "what a run does when its columns differ from the last committed run's", enum: []string{DriftFail, DriftAllowAdd}},
-	"Job.Mode":          {doc: "snapshot: the whole result; window: the previous day or hour; incremental: rows past the last cursor", enum: []string{ModeSnapshot, ModeWindow, ModeIncremental}},
-	"Job.Cursor":        {doc: "incremental: the column runs resume from"},
-	"Job.Key":           {doc: "incremental: the rows' unique key column (default the cursor)"},
-	"Job.Lookback":      {doc: "incremental: re-read this far behind the cursor: a duration (10m) or, for integer cursors, a count"},
-	"Job.LeaseTTL":      {doc: "lease lifetime, renewed every third of it (default 60s)"},
-	"Job.RunTimeout":    {doc: "bound on the whole run; on expiry it is cancelled and publishes nothing (default none)"},
+	"Job.Athena":        {doc: "names in the Athena DDL, and whether runs keep the Glue catalog in step"},
+	"Job.QuickSight":    {doc: "SPICE datasets refreshed after each publish"},
+	"Job.CatchUp":       {doc: "window: how far back a run without --date publishes the windows not yet committed (default 168h daily, 48h hourly)"},
+
+	"JobQuickSight.Datasets": {doc: "ids of SPICE datasets to refresh (full refresh) after each publish"},
+
+	"QuickSight.AccountID": {doc: "AWS account of the SPICE datasets: 12 digits, quoted; required when a job lists datasets"},
+	"QuickSight.Region":    {doc: "region of the datasets (default: the SDK's chain)"},
+	"QuickSight.Wait":      {doc: "how long a run waits for its SPICE refreshes to end (default 0: start them only)"},
+	"Job.SchemaDrift":      {doc: "what a run does when its columns differ from the last committed run's", enum: []string{DriftFail, DriftAllowAdd}},
+	"Job.Mode":             {doc: "snapshot: the whole result; window: the previous day or hour; incremental: rows past the last cursor", enum: []string{ModeSnapshot, ModeWindow, ModeIncremental}},
+	"Job.Cursor":           {doc: "incremental: the column runs resume from"},
+	"Job.Key":              {doc: "incremental: the rows' unique key column (default the cursor)"},
+	"Job.Lookback":         {doc: "incremental: re-read this far behind the cursor: a duration (10m) or, for integer cursors, a count"},
+	"Job.LeaseTTL":         {doc: "lease lifetime, renewed every third of it (default 60s)"},
+	"Job.RunTimeout":       {doc: "bound on the whole run; on expiry it is cancelled and publishes nothing (default none)"},
 
 	"Aggregate.GroupBy":   {doc: "aggregate: columns to group by"},
 	"Aggregate.Sum":       {doc: "aggregate: columns to sum (exact for integers and decimals)"},
@@ -129,8 +140,10 @@ var schemaNotes = map[string]schemaNote{
 	"Aggregate.Count":     {doc: "aggregate: name of an added column counting rows per group"},
 	"Aggregate.MaxGroups": {doc: "aggregate: groups held in memory at most (default 1000000)"},
 
-	"Athena.Database": {doc: "Athena database (default mallet)", pattern: athenaName.String()},
-	"Athena.Table":    {doc: "Athena table (default the job name)", pattern: athenaName.String()},
+	"Athena.Glue":      {doc: "after each commit, make the job's table in the AWS Glue Data Catalog what mallet athena ddl prints (needs output.to on s3://)"},
+	"Athena.FirstDate": {doc: "first date (YYYY-MM-DD) of the table's projected dt range; runs dated before it are refused (default 2000-01-01)", pattern: `^[0-9]{4}-[0-9]{2}-[0-9]{2}$`},
+	"Athena.Database":  {doc: "Athena database (default mallet)", pattern: athenaName.String()},
+	"Athena.Table":     {doc: "Athena table (default the job name)", pattern: athenaName.String()},
 
 	"Output.To":       {doc: "s3://bucket/prefix, file:///abs/path or a folder relative to the working directory", required: true},
 	"Output.Format":   {doc: "file format (default parquet)", enum: formatNames()},

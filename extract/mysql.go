@@ -1,6 +1,7 @@
 // Package extract reads rows from tenant MySQL databases: connection pools
-// per server, tenant discovery, and streaming one query's result set from one
-// tenant database in a read-only transaction.
+// per server (each connection set up once: read-only, UTC, a statement
+// timeout), tenant discovery, and streaming one query's result set from one
+// tenant database.
 package extract
 
 import (

@@ -60,9 +60,9 @@ func (c *sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	fl, err := detectFlavour(ctx, conn)
+	fl, ro, err := detectFlavour(ctx, conn)
 	if err == nil {
-		err = execConn(ctx, conn, "SET "+sessionSettings(fl, c.timeout, ", ", nil))
+		err = execConn(ctx, conn, "SET "+sessionSettings(fl, ro, c.timeout, ", ", nil))
 	}
 	if err != nil {
 		conn.Close()
@@ -70,7 +70,7 @@ func (c *sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	cfg := c.base.Clone()
 	cfg.Params = maps.Clone(c.base.Params)
-	sessionSettings(fl, c.timeout, "", cfg.Params)
+	sessionSettings(fl, ro, c.timeout, "", cfg.Params)
 	next, err := mysql.NewConnector(cfg)
 	if err != nil {
 		conn.Close()
@@ -92,16 +92,15 @@ func (c *sessionConnector) flavourOf() flavour {
 }
 
 // sessionSettings are the per-connection variables for flavour fl: the
-// read-only flag and the statement timeout d. With params it adds them
-// there (for the driver's SET at connect) and returns ""; without, it
-// returns them joined by sep, for a SET of its own.
-func sessionSettings(fl flavour, d time.Duration, sep string, params map[string]string) string {
-	kv := [][2]string{{"time_zone", "'" + SessionTimeZone + "'"}}
-	switch fl {
-	case flavourMariaDB:
-		kv = append(kv, [2]string{"tx_read_only", "1"}, [2]string{"max_statement_time", timeoutValue(fl, d)})
-	default:
-		kv = append(kv, [2]string{"transaction_read_only", "1"}, [2]string{"max_execution_time", timeoutValue(fl, d)})
+// read-only flag (variable ro) and the statement timeout d. With params it
+// adds them there (for the driver's SET at connect) and returns "";
+// without, it returns them joined by sep, for a SET of its own.
+func sessionSettings(fl flavour, ro string, d time.Duration, sep string, params map[string]string) string {
+	kv := [][2]string{{"time_zone", "'" + SessionTimeZone + "'"}, {ro, "1"}}
+	if fl == flavourMariaDB {
+		kv = append(kv, [2]string{"max_statement_time", timeoutValue(fl, d)})
+	} else {
+		kv = append(kv, [2]string{"max_execution_time", timeoutValue(fl, d)})
 	}
 	if params != nil {
 		for _, p := range kv {
@@ -126,20 +125,21 @@ func timeoutValue(fl flavour, d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
-// detectFlavour asks a fresh connection for the server's version.
-func detectFlavour(ctx context.Context, conn driver.Conn) (flavour, error) {
+// detectFlavour asks a fresh connection for the server's version, and
+// returns its flavour and the name of its read-only session variable.
+func detectFlavour(ctx context.Context, conn driver.Conn) (flavour, string, error) {
 	q, ok := conn.(driver.QueryerContext)
 	if !ok {
-		return flavourUnknown, errors.New("server version: the driver cannot query")
+		return flavourUnknown, "", errors.New("server version: the driver cannot query")
 	}
 	rows, err := q.QueryContext(ctx, "SELECT VERSION()", nil)
 	if err != nil {
-		return flavourUnknown, fmt.Errorf("server version: %w", err)
+		return flavourUnknown, "", fmt.Errorf("server version: %w", err)
 	}
 	defer rows.Close()
 	v := make([]driver.Value, 1)
 	if err := rows.Next(v); err != nil && !errors.Is(err, io.EOF) {
-		return flavourUnknown, fmt.Errorf("server version: %w", err)
+		return flavourUnknown, "", fmt.Errorf("server version: %w", err)
 	}
 	var version string
 	switch x := v[0].(type) {
@@ -148,10 +148,23 @@ func detectFlavour(ctx context.Context, conn driver.Conn) (flavour, error) {
 	case string:
 		version = x
 	}
+	fl, ro := versionFlavour(version)
+	return fl, ro, nil
+}
+
+// versionFlavour reads a VERSION() text: MariaDB and MySQL before 8.0 name
+// the session's read-only flag tx_read_only; MySQL 8.0 removed that name
+// for transaction_read_only (which 5.7 has only from 5.7.20, and Aurora
+// MySQL 2, a 5.7.12, not at all).
+func versionFlavour(version string) (flavour, string) {
 	if strings.Contains(strings.ToLower(version), "mariadb") {
-		return flavourMariaDB, nil
+		return flavourMariaDB, "tx_read_only"
 	}
-	return flavourMySQL, nil
+	major, _, _ := strings.Cut(version, ".")
+	if n, err := strconv.Atoi(major); err == nil && n >= 8 {
+		return flavourMySQL, "transaction_read_only"
+	}
+	return flavourMySQL, "tx_read_only"
 }
 
 func execConn(ctx context.Context, conn driver.Conn, stmt string) error {

@@ -83,3 +83,27 @@ func TestSessionPerConnection(t *testing.T) {
 		})
 	}
 }
+
+func TestVersionFlavour(t *testing.T) {
+	tests := []struct {
+		version string
+		fl      flavour
+		ro      string
+	}{
+		{"10.11.19-MariaDB-0+deb12u1", flavourMariaDB, "tx_read_only"},
+		{"11.4.2-MariaDB", flavourMariaDB, "tx_read_only"},
+		{"5.5.5-10.6.16-MariaDB-log", flavourMariaDB, "tx_read_only"},
+		{"8.0.36", flavourMySQL, "transaction_read_only"},
+		{"8.4.0-commercial", flavourMySQL, "transaction_read_only"},
+		{"5.7.12-log", flavourMySQL, "tx_read_only"},
+		{"5.7.44", flavourMySQL, "tx_read_only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version, func(t *testing.T) {
+			fl, ro := versionFlavour(tt.version)
+			if fl != tt.fl || ro != tt.ro {
+				t.Errorf("versionFlavour(%q) = %v, %q; want %v, %q", tt.version, fl, ro, tt.fl, tt.ro)
+			}
+		})
+	}
+}

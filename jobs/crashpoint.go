@@ -18,8 +18,8 @@ import (
 // start (lease held, state read), upload (in the middle of the first
 // part's upload), part (a part finished, others may still be open),
 // uploaded (all data written), manifest (run manifest
-// written), committed (state written), symlinked (symlink written),
-// collected (clean-up done, lease still held).
+// written), committed (state written), symlinked (symlink and, for CSV,
+// QuickSight manifests written), collected (clean-up done, lease still held).
 var (
 	crashAt = newHook("MALLET_TEST_CRASH_AT", syscall.SIGKILL)
 	pauseAt = newHook("MALLET_TEST_PAUSE_AT", syscall.SIGSTOP)

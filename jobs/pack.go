@@ -27,12 +27,12 @@ import (
 
 // A tenant's spool holds up to spoolLimit bytes of rows (or file_size,
 // if smaller), the first spoolMemory of them in memory and the rest in a
-// temp file: per worker at most 4 MiB of memory and 28 MiB of disk. A
+// temp file: per worker at most 1 MiB of memory and 31 MiB of disk. A
 // tenant larger than that is big enough for a part of its own, and
 // spooling it whole would only write and read it twice.
 const (
 	spoolLimit  = 32 << 20
-	spoolMemory = 4 << 20
+	spoolMemory = 1 << 20
 )
 
 // spool holds the rows of the tenant being extracted, encoded compactly

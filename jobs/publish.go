@@ -42,9 +42,15 @@ func (r *run) runWindows(ctx context.Context) (*Result, error) {
 	}
 	r.state = state
 	crashpoint("start")
-	rolled, err := publish.RollForward(ctx, r.store, state)
+	rolled, err := publish.RollForward(ctx, r.store, state, isCSV(r.job.Output.Format))
 	for _, date := range rolled {
-		r.log.Warn("rolled forward the symlink of a run stopped after its commit", "job", r.job.Name, "partition", date, "run", state.LastRun)
+		r.log.Warn("rolled forward the manifests of a run stopped after its commit", "job", r.job.Name, "partition", date, "run", state.LastRun)
+	}
+	if errors.Is(err, publish.ErrQuickSightLimit) {
+		// Only that partition's QuickSight manifest lags; its own run
+		// reported why, and this run may well replace it.
+		r.log.Warn("roll forward: a QuickSight manifest stays behind", "job", r.job.Name, "error", err)
+		err = nil
 	}
 	if err != nil {
 		return top, fmt.Errorf("job %s: %w: %w", r.job.Name, err, ErrFailed)
@@ -160,10 +166,11 @@ func (r *run) publish(ctx context.Context) (*publish.RunManifest, error) {
 	return m, r.finish(ctx, prev, m)
 }
 
-// finish runs the steps after the commit (symlink, clean-up) over the state
-// committed over prev. They run even if the run is being stopped, within
-// bounds; an error means the run is published but its symlink lags, which
-// the next run's roll-forward repairs.
+// finish runs the steps after the commit (symlink, QuickSight manifests of
+// a CSV job, clean-up) over the state committed over prev. They run even
+// if the run is being stopped, within bounds; an error means the run is
+// published but its symlink or QuickSight manifests lag, which the next
+// run's roll-forward repairs.
 func (r *run) finish(ctx context.Context, prev *publish.State, m *publish.RunManifest) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -175,6 +182,16 @@ func (r *run) finish(ctx context.Context, prev *publish.State, m *publish.RunMan
 	}
 	if serr != nil {
 		return serr
+	}
+	if isCSV(r.job.Output.Format) {
+		for attempt := 0; attempt < 3; attempt++ {
+			if _, serr = publish.WriteQuickSight(ctx, r.store, r.state, m.Date); serr == nil || errors.Is(serr, publish.ErrQuickSightLimit) {
+				break
+			}
+		}
+		if serr != nil {
+			return serr
+		}
 	}
 	crashpoint("symlinked")
 	if err := r.lease.Renew(ctx); err != nil {

@@ -28,16 +28,3 @@ func (r *run) checkQuickSight(ctx context.Context, m *publish.RunManifest) error
 	}
 	return nil
 }
-
-// writeQuickSight runs after a CSV run m is published: it writes the
-// partition's manifest from this run's objects and the other shards'.
-func (r *run) writeQuickSight(ctx context.Context, m *publish.RunManifest) error {
-	if !isCSV(r.job.Output.Format) {
-		return nil
-	}
-	uris, err := publish.PartitionFiles(ctx, r.store, m)
-	if err != nil {
-		return fmt.Errorf("quicksight manifest: %w", err)
-	}
-	return publish.WriteQuickSight(ctx, r.store, m.Job, m.Date, m.Schema, uris)
-}

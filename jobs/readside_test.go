@@ -63,55 +63,118 @@ func TestCleanUpFolders(t *testing.T) {
 
 // TestStalledRun stops the real binary (SIGSTOP, as a frozen VM would)
 // between its commit and its symlink write, for longer than its lease; a
-// second run takes the lease and publishes the same partition; then the
-// first resumes. Readers must go on seeing the second run: the symlink
-// the first writes is derived from the state committed now, not from the
-// state it committed.
+// second run takes the lease and publishes; then the first resumes.
+// Readers must go on seeing what is committed: the symlink and, the job
+// writing CSV, the QuickSight manifests (dt=D.json, latest.json) are
+// derived from the state committed now, not from the state a run
+// committed. When the second run publishes the same partition, readers
+// see only it. When it publishes an earlier date, the stalled run's
+// partition stays the newest: its manifest lists it (the second run's
+// roll-forward writes it, whatever the stalled run does) and latest.json
+// points at it, not at the date written last.
 func TestStalledRun(t *testing.T) {
 	bin := buildMallet(t)
 	f := newFleet(t, 2)
 	s3test.Start(t, "bucket")
-	for _, store := range []string{"dir", "s3"} {
-		t.Run(store, func(t *testing.T) {
-			to, st := crashStore(t, store)
-			cfgPath := filepath.Join(t.TempDir(), "config.yaml")
-			text := strings.Replace(f.configText(loginsJob, to), "    output:", "    lease_ttl: 500ms\n    output:", 1)
-			if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			args := []string{"run", "job", "logins", "--date", "2026-11-25", "--config", cfgPath, "--log-format", "json"}
-			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-			defer cancel()
-			stalled := exec.CommandContext(ctx, bin, args...)
-			stalled.Env = append(os.Environ(), "MALLET_TEST_PAUSE_AT=committed")
-			var out bytes.Buffer
-			stalled.Stdout, stalled.Stderr = &out, &out
-			if err := stalled.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				_ = stalled.Process.Signal(syscall.SIGCONT)
-			}()
-			waitStopped(t, stalled.Process.Pid)
-			first := lastRun(t, st, "logins")
-			if r := runUntilFree(t, bin, nil, args...); r.code != 0 {
-				t.Fatalf("the second run: exit %d\n%s", r.code, r.out)
-			}
-			second := lastRun(t, st, "logins")
-			if second == first {
-				t.Fatalf("the second run committed nothing (last run %s)", second)
-			}
-			if err := stalled.Process.Signal(syscall.SIGCONT); err != nil {
-				t.Fatal(err)
-			}
-			err := stalled.Wait()
-			t.Logf("the stalled run resumed and ended: %v\n%s", err, out.String())
-			_, runs := published(t, st, "logins", "2026-11-25")
-			if len(runs) != 1 || !runs[second] {
-				t.Errorf("after the stalled run %s resumed, the symlink lists runs %v; want only the newer run %s", first, runs, second)
-			}
-		})
+	const stalledDate = "2026-11-25"
+	cases := []struct {
+		name   string
+		second string // the second run's date
+	}{
+		{"same date", stalledDate},
+		{"earlier date", "2026-11-24"},
 	}
+	for _, store := range []string{"dir", "s3"} {
+		for _, tc := range cases {
+			t.Run(store+"/"+tc.name, func(t *testing.T) {
+				to, st := crashStore(t, store)
+				cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+				text := strings.Replace(f.configText(loginsJob, to), "    output:", "    lease_ttl: 500ms\n    output:", 1)
+				if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args := func(date string) []string {
+					return []string{"run", "job", "logins", "--date", date, "--config", cfgPath, "--log-format", "json"}
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+				defer cancel()
+				stalled := exec.CommandContext(ctx, bin, args(stalledDate)...)
+				stalled.Env = append(os.Environ(), "MALLET_TEST_PAUSE_AT=committed")
+				var out bytes.Buffer
+				stalled.Stdout, stalled.Stderr = &out, &out
+				if err := stalled.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					_ = stalled.Process.Signal(syscall.SIGCONT)
+				}()
+				waitStopped(t, stalled.Process.Pid)
+				first := lastRun(t, st, "logins")
+				if r := runUntilFree(t, bin, nil, args(tc.second)...); r.code != 0 {
+					t.Fatalf("the second run: exit %d\n%s", r.code, r.out)
+				}
+				second := lastRun(t, st, "logins")
+				if second == first {
+					t.Fatalf("the second run committed nothing (last run %s)", second)
+				}
+				if err := stalled.Process.Signal(syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+				err := stalled.Wait()
+				t.Logf("the stalled run resumed and ended: %v\n%s", err, out.String())
+				// What readers of the stalled run's partition must see.
+				want, whose := second, "the newer run"
+				if tc.second != stalledDate {
+					want, whose = first, "the stalled run, still the partition's committed run"
+				}
+				if _, runs := published(t, st, "logins", stalledDate); len(runs) != 1 || !runs[want] {
+					t.Errorf("after the stalled run %s resumed, the symlink of dt=%s lists runs %v; want only %s %s", first, stalledDate, runs, whose, want)
+				}
+				// QuickSight reads the same partition through its
+				// manifests, which must not roll back either.
+				for _, key := range []string{publish.QuickSightKey("logins", stalledDate), publish.QuickSightLatestKey("logins")} {
+					if runs := quickSightRuns(t, st, key); len(runs) != 1 || !runs[want] {
+						t.Errorf("after the stalled run %s resumed, %s lists runs %v; want only %s %s", first, key, runs, whose, want)
+					}
+				}
+				if tc.second != stalledDate {
+					key := publish.QuickSightKey("logins", tc.second)
+					if runs := quickSightRuns(t, st, key); len(runs) != 1 || !runs[second] {
+						t.Errorf("%s lists runs %v; want only the second run %s", key, runs, second)
+					}
+				}
+			})
+		}
+	}
+}
+
+// quickSightRuns returns the run ids whose files the QuickSight manifest at
+// key lists; none when there is no manifest.
+func quickSightRuns(t *testing.T, st jobs.Store, key string) map[string]bool {
+	t.Helper()
+	runs := map[string]bool{}
+	rc, _, err := st.Get(t.Context(), key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return runs
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var m publish.QuickSightManifest
+	if err := json.NewDecoder(rc).Decode(&m); err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	for _, loc := range m.FileLocations {
+		for _, uri := range loc.URIs {
+			parts := strings.Split(uri, "/")
+			if len(parts) < 2 {
+				t.Fatalf("%s lists %q, not a data file", key, uri)
+			}
+			runs[parts[len(parts)-2]] = true
+		}
+	}
+	return runs
 }
 
 // waitStopped waits until process pid is stopped by a signal.

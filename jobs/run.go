@@ -178,8 +178,11 @@ type TenantResult struct {
 	Server   string `json:"server"`
 	Database string `json:"database"`
 	// Status is what happened to the tenant: one of TenantStatuses.
-	Status   string        `json:"status"`
-	Rows     int64         `json:"rows"`
+	Status string `json:"status"`
+	Rows   int64  `json:"rows"`
+	// Bytes is the size of the tenant's own part, or, for a tenant packed
+	// with others, how much its rows grew their part (an estimate for
+	// Parquet, whose pages are compressed a row group at a time).
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"`
 	Attempts int           `json:"attempts"`
@@ -192,7 +195,7 @@ type TenantResult struct {
 
 	tenant extract.Tenant
 	schema schema.Schema // the query's own columns
-	key    string        // data key of the tenant's part, "" when nothing was written
+	key    string        // data key of the tenant's own part (too large to pack), else ""
 	sum    string        // sha256 of the part
 	agg    *aggregator
 	track  *tracker // mode incremental
@@ -379,16 +382,12 @@ func (r *run) runWindow(ctx context.Context) error {
 		r.discard(ctx)
 		return runErr
 	}
-	m, err := r.publish(ctx)
-	if err != nil {
+	if _, err := r.publish(ctx); err != nil {
 		if r.committed {
 			return fmt.Errorf("job %s: published, but %w (the next run finishes it)", r.job.Name, err)
 		}
 		r.discard(ctx)
 		return fmt.Errorf("job %s: publish: %w: %w", r.job.Name, err, ErrFailed)
-	}
-	if err := r.writeQuickSight(ctx, m); err != nil {
-		return fmt.Errorf("job %s: published, but %w", r.job.Name, err)
 	}
 	var left []string
 	if failed > 0 {

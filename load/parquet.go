@@ -93,13 +93,20 @@ type ParquetWriter struct {
 	w    *parquet.GenericWriter[any]
 	cols []parquetColumn
 
-	// The batch of rows not yet given to parquet-go, by column: vals[i][j] is
-	// the value of column i in row j. String, Binary and decimal values point
-	// into arena.
-	vals  [][]parquet.Value
-	arena []byte
-	n     int
+	// The batch being filled.
+	*parquetBatch
 
+	// Full batches go to a goroutine of the writer's (started with the
+	// second batch) that gives them to parquet-go, whose column writers
+	// encode and compress the pages, on another core while the next batch
+	// fills; it gives each batch back through free. Two batches in all.
+	todo chan *parquetBatch
+	free chan *parquetBatch
+	done chan struct{} // closed when the goroutine ends
+	mu   sync.Mutex
+	werr error // the goroutine's first error
+
+	// Owned by whoever writes to parquet-go: the goroutine once started.
 	groupRows  int   // most rows in a row group
 	groupBytes int64 // size estimate that ends a row group
 	inGroup    int   // rows in the open row group
@@ -111,6 +118,38 @@ type ParquetWriter struct {
 }
 
 var _ Encoder = (*ParquetWriter)(nil)
+
+// parquetBatch holds rows not yet given to parquet-go, by column: vals[i][j]
+// is the value of column i in row j. String, Binary and decimal values point
+// into arena.
+type parquetBatch struct {
+	vals  [][]parquet.Value
+	arena []byte
+	n     int
+}
+
+func newParquetBatch(cols, rows int) *parquetBatch {
+	b := &parquetBatch{vals: make([][]parquet.Value, cols), arena: make([]byte, 0, 64<<10)}
+	values := make([]parquet.Value, rows*cols)
+	for i := range b.vals {
+		b.vals[i] = values[i*rows : (i+1)*rows : (i+1)*rows]
+	}
+	return b
+}
+
+// reset empties the batch for reuse.
+func (b *parquetBatch) reset() {
+	if cap(b.arena) > 4*parquetBatchBytes {
+		// Do not keep the room a huge value took, nor let old values pin it.
+		b.arena = make([]byte, 0, 64<<10)
+		for _, vals := range b.vals {
+			clear(vals)
+		}
+	} else {
+		b.arena = b.arena[:0]
+	}
+	b.n = 0
+}
 
 // parquetColumn is how the writer encodes one column.
 type parquetColumn struct {
@@ -201,18 +240,12 @@ func NewParquetWriter(w io.Writer, s schema.Schema, o ParquetOptions) (*ParquetW
 	if _, err := parquet.NewWriterConfig(options...); err != nil {
 		return nil, fmt.Errorf("parquet: configure writer: %w", err)
 	}
-	batchRows := min(parquetBatchRows, groupRows)
 	p := &ParquetWriter{
-		w:          parquet.NewGenericWriter[any](w, options...),
-		cols:       cols,
-		vals:       make([][]parquet.Value, len(cols)),
-		arena:      make([]byte, 0, 64<<10),
-		groupRows:  groupRows,
-		groupBytes: parquetRowGroupBytes,
-	}
-	values := make([]parquet.Value, batchRows*len(cols))
-	for i := range p.vals {
-		p.vals[i] = values[i*batchRows : (i+1)*batchRows : (i+1)*batchRows]
+		w:            parquet.NewGenericWriter[any](w, options...),
+		cols:         cols,
+		parquetBatch: newParquetBatch(len(cols), min(parquetBatchRows, groupRows)),
+		groupRows:    groupRows,
+		groupBytes:   parquetRowGroupBytes,
 	}
 	return p, nil
 }
@@ -311,9 +344,48 @@ func (p *ParquetWriter) Write(row [][]byte) error {
 	p.n++
 	p.rows++
 	if p.n == len(p.vals[0]) || len(p.arena) >= parquetBatchBytes {
-		return p.flushBatch()
+		return p.submit()
 	}
 	return nil
+}
+
+// submit hands the full batch to the writing goroutine, starting it the
+// first time, and takes the other batch to fill, waiting until the
+// goroutine is done with it. It returns the goroutine's error, if any.
+func (p *ParquetWriter) submit() error {
+	if p.todo == nil {
+		p.todo = make(chan *parquetBatch)
+		p.free = make(chan *parquetBatch, 1)
+		p.done = make(chan struct{})
+		p.free <- newParquetBatch(len(p.vals), len(p.vals[0]))
+		go p.writeBatches()
+	}
+	p.todo <- p.parquetBatch
+	p.parquetBatch = <-p.free
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.werr != nil {
+		p.err = p.werr
+	}
+	return p.err
+}
+
+// writeBatches gives each batch to parquet-go, until todo is closed. After
+// an error it only gives the batches back.
+func (p *ParquetWriter) writeBatches() {
+	defer close(p.done)
+	var err error
+	for b := range p.todo {
+		if err == nil {
+			if err = p.flushBatch(b); err != nil {
+				p.mu.Lock()
+				p.werr = err
+				p.mu.Unlock()
+			}
+		}
+		b.reset()
+		p.free <- b
+	}
 }
 
 // Rows returns the number of rows written so far.
@@ -326,11 +398,24 @@ func (p *ParquetWriter) Close() error {
 		return p.err
 	}
 	p.closed = true
+	switch {
+	case p.err != nil:
+	case p.todo != nil:
+		if p.n > 0 {
+			p.submit() //nolint:errcheck // sets p.err
+		}
+	default: // one batch at most: no goroutine was needed
+		p.err = p.flushBatch(p.parquetBatch)
+	}
+	if p.todo != nil {
+		close(p.todo)
+		<-p.done
+		if p.err == nil {
+			p.err = p.werr // the goroutine has ended
+		}
+	}
 	if p.err != nil {
 		return p.err
-	}
-	if err := p.flushBatch(); err != nil {
-		return err
 	}
 	if err := p.w.Close(); err != nil {
 		p.err = fmt.Errorf("parquet: close: %w", err)
@@ -339,7 +424,7 @@ func (p *ParquetWriter) Close() error {
 	return nil
 }
 
-// flushBatch hands the batch to parquet-go's column writers and ends the row
+// flushBatch hands a batch to parquet-go's column writers and ends the row
 // group when it is full. A column writer copies the values, byte arrays
 // included, into its page buffer before it returns (cutting a page when the
 // buffer is full), so the arena is free again afterwards.
@@ -347,36 +432,25 @@ func (p *ParquetWriter) Close() error {
 // Writing by column is parquet-go's documented alternative to WriteRows,
 // which would first regroup the values of rows by column. It leaves the row
 // group boundaries to this writer, which ends the row group itself.
-func (p *ParquetWriter) flushBatch() error {
-	for off := 0; off < p.n; {
-		k := min(p.n-off, p.groupRows-p.inGroup)
+func (p *ParquetWriter) flushBatch(b *parquetBatch) error {
+	for off := 0; off < b.n; {
+		k := min(b.n-off, p.groupRows-p.inGroup)
 		for i, cw := range p.w.ColumnWriters() {
-			if _, err := cw.WriteRowValues(p.vals[i][off : off+k]); err != nil {
-				p.err = fmt.Errorf("parquet: write column %q: %w", p.cols[i].name, err)
-				return p.err
+			if _, err := cw.WriteRowValues(b.vals[i][off : off+k]); err != nil {
+				return fmt.Errorf("parquet: write column %q: %w", p.cols[i].name, err)
 			}
 		}
 		off += k
 		p.inGroup += k
 		if p.inGroup >= p.groupRows || p.w.Size()-p.groupStart >= p.groupBytes {
 			if err := p.w.Flush(); err != nil {
-				p.err = fmt.Errorf("parquet: write row group: %w", err)
-				return p.err
+				return fmt.Errorf("parquet: write row group: %w", err)
 			}
 			p.inGroup = 0
 			p.groupStart = p.w.Size()
 		}
 	}
-	if cap(p.arena) > 4*parquetBatchBytes {
-		// Do not keep the room a huge value took, nor let old values pin it.
-		p.arena = make([]byte, 0, 64<<10)
-		for _, vals := range p.vals {
-			clear(vals)
-		}
-	} else {
-		p.arena = p.arena[:0]
-	}
-	p.n = 0
+	b.reset()
 	return nil
 }
 

@@ -38,6 +38,7 @@ type Upload struct {
 	out    *countWriter // the encoder's output so far
 	body   *meter
 	rows   int64
+	ctx    context.Context // the Put's; an Upload is one asynchronous operation, and Close checks it
 	cancel context.CancelCauseFunc
 	done   chan error // the Put's result; receives once
 	ended  bool       // Close or Abort was called
@@ -80,6 +81,7 @@ func NewUpload(ctx context.Context, st Store, key string, f schema.Format, s sch
 		pw:     pw,
 		out:    out,
 		body:   newMeter(pr, true, o.Progress),
+		ctx:    ctx,
 		cancel: cancel,
 		done:   make(chan error, 1),
 	}
@@ -152,6 +154,15 @@ func (u *Upload) Close(ctx context.Context) (UploadResult, error) {
 		return UploadResult{}, u.err
 	}
 	u.ended = true
+	// A ctx already done aborts here, before the last bytes could let the
+	// store finish the object: Close never publishes after its ctx ended.
+	for _, c := range []context.Context{ctx, u.ctx} {
+		if c.Err() != nil {
+			u.err = context.Cause(c)
+			u.stop(u.err)
+			return UploadResult{}, u.err
+		}
+	}
 	stop := context.AfterFunc(ctx, func() { u.cancel(context.Cause(ctx)) })
 	defer stop()
 	if err := u.enc.Close(); err != nil {

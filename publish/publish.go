@@ -11,7 +11,8 @@
 //
 //  1. Lease: AcquireLease, then Lease.Keep renews it while the run goes.
 //  2. State and roll forward: ReadState, then RollForward rewrites the
-//     symlinks of the last commit if a crash left them behind.
+//     symlinks (and a CSV job's QuickSight manifests) of the last commit
+//     if a crash left them behind.
 //  3. (the caller plans its windows and uploads each one's parts, straight
 //     to PartKey keys under RunDataPrefix: invisible until committed)
 //  4. Run manifest: WriteRunManifest names everything the run wrote.
@@ -19,7 +20,9 @@
 //  6. Commit: State.Next records the run, Commit writes that state
 //     conditionally on the one read in step 2.
 //  7. Symlink: WriteSymlink makes the partition's symlink manifest list the
-//     committed runs (and WriteQuickSight the QuickSight manifest).
+//     committed runs, and for CSV WriteQuickSight its QuickSight manifest
+//     and latest.json; both derive them from the state stored at the
+//     moment of the write (settle), never from the state the run committed.
 //  8. Clean up: CleanUp deletes runs neither committed nor previous, and
 //     aborts unfinished uploads of the shard's partition.
 //  9. Release: Lease.Release.

@@ -34,7 +34,7 @@ func TestProtocol(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rolled, err := publish.RollForward(ctx, st, state); err != nil || len(rolled) != 0 {
+			if rolled, err := publish.RollForward(ctx, st, state, false); err != nil || len(rolled) != 0 {
 				t.Fatalf("run %d: roll forward = %v, %v; want nothing to do", n, rolled, err)
 			}
 			m := upload(t, st, unsharded, "", runID(n), fmt.Sprintf("run %d, tenant 1\n", n), fmt.Sprintf("run %d, tenant 2\nrow 2\n", n))
@@ -133,7 +133,7 @@ func TestRollForward(t *testing.T) {
 		if got, want := symlinked(t, st, unsharded), uris(m1); !slices.Equal(got, want) {
 			t.Errorf("SymlinkDrift wrote: readers see %v, want %v", got, want)
 		}
-		rolled, err := publish.RollForward(ctx, st, state)
+		rolled, err := publish.RollForward(ctx, st, state, false)
 		if err != nil || !slices.Equal(rolled, []string{date}) {
 			t.Fatalf("roll forward = %v, %v; want [%s]", rolled, err, date)
 		}
@@ -143,7 +143,7 @@ func TestRollForward(t *testing.T) {
 		if got, err := publish.SymlinkDrift(ctx, st, state); err != nil || len(got) != 0 {
 			t.Errorf("drift after the roll-forward = %v, %v; want none", got, err)
 		}
-		if rolled, err := publish.RollForward(ctx, st, state); err != nil || len(rolled) != 0 {
+		if rolled, err := publish.RollForward(ctx, st, state, false); err != nil || len(rolled) != 0 {
 			t.Errorf("second roll forward = %v, %v; want nothing to do", rolled, err)
 		}
 	})

@@ -1,11 +1,11 @@
 package publish
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -55,7 +55,8 @@ func QuickSightPrefix(job string) string { return job + "/quicksight/" }
 // QuickSightKey is the manifest of a run date's partition.
 func QuickSightKey(job, date string) string { return QuickSightPrefix(job) + "dt=" + date + ".json" }
 
-// QuickSightLatestKey always describes the newest run date published.
+// QuickSightLatestKey is the manifest of the newest partition date
+// committed with files.
 func QuickSightLatestKey(job string) string { return QuickSightPrefix(job) + "latest.json" }
 
 // CheckQuickSight reports, in one error wrapping ErrQuickSightLimit, every
@@ -93,44 +94,97 @@ func NewQuickSightManifest(uris []string) *QuickSightManifest {
 	}
 }
 
-// WriteQuickSight writes the QuickSight manifest of a run date's partition
-// (files: every file of the partition, in order) and, when no later date
-// has a manifest, the latest manifest too. It runs after the partition is
-// published, so both manifests only ever name complete runs. With no
-// files it writes nothing and leaves both manifests as they were:
-// QuickSight refuses a manifest that lists no file (a CSV run with no row
-// writes a header-only part so that its day has one).
-func WriteQuickSight(ctx context.Context, st load.Store, job, date string, s schema.Schema, uris []string) error {
-	if len(uris) == 0 {
-		return nil
-	}
-	if err := CheckQuickSight(s, len(uris)); err != nil {
-		return fmt.Errorf("quicksight manifest for %s dt=%s: %w", job, date, err)
-	}
-	data, err := json.MarshalIndent(NewQuickSightManifest(uris), "", "  ")
+// WriteQuickSight is the QuickSight step of a CSV job, after the commit
+// of s: it makes the manifest of partition date and latest.json match the
+// states of the job (every shard's) committed now; unchanged is true when
+// they already did. Like the symlink (WriteSymlink), both are derived from
+// the states read just before the write, and again should a commit land
+// during it (settle): a run stalled after its commit must not put its
+// older file list back. The date's manifest lists every file of the
+// partition's committed runs, shard by shard in commit order; latest.json
+// is the manifest of the newest date any state has files for, whichever
+// date this run wrote. A partition with no file gets no manifest, and an
+// existing one is left as it was: QuickSight refuses a manifest that lists
+// no file (a CSV run with no row writes a header-only part so that its day
+// has one). A manifest over QuickSight's limits is not written, and the
+// error wraps ErrQuickSightLimit; other errors are the store's, and the
+// next run's RollForward finishes what a failure leaves.
+func WriteQuickSight(ctx context.Context, st load.Store, s *State, date string) (unchanged bool, err error) {
+	changed, err := settle(ctx, readJobStates(st, s.Job), func(ctx context.Context, states []*State) (bool, error) {
+		return writeQuickSight(ctx, st, s, states, date)
+	})
 	if err != nil {
-		return err
+		return false, fmt.Errorf("quicksight manifests of %s dt=%s: %w", s.Job, date, err)
 	}
-	data = append(data, '\n')
-	key := QuickSightKey(job, date)
-	if _, err := st.Put(ctx, key, bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("write %s: %w", st.URI(key), err)
+	return !changed, nil
+}
+
+// writeQuickSight writes the manifests of date and latest.json derived
+// from states. Both are checked against the limits before either is
+// written.
+func writeQuickSight(ctx context.Context, st load.Store, s *State, states []*State, date string) (bool, error) {
+	keys := []string{QuickSightKey(s.Job, date)}
+	dates := []string{date}
+	if latest := newestWithFiles(states); latest != "" {
+		keys = append(keys, QuickSightLatestKey(s.Job))
+		dates = append(dates, latest)
 	}
-	objs, err := st.List(ctx, QuickSightPrefix(job))
-	if err != nil {
-		return fmt.Errorf("list %s: %w", st.URI(QuickSightPrefix(job)), err)
+	docs := make([][]byte, len(keys))
+	for i, d := range dates {
+		if i > 0 && d == date {
+			docs[i] = docs[0]
+			continue
+		}
+		var uris []string
+		for _, state := range states {
+			p := state.Partitions[d]
+			if p == nil {
+				continue
+			}
+			u, err := partitionURIs(ctx, st, p)
+			if err != nil {
+				return false, err
+			}
+			uris = append(uris, u...)
+		}
+		if len(uris) == 0 {
+			continue
+		}
+		if err := CheckQuickSight(s.Schema, len(uris)); err != nil {
+			return false, fmt.Errorf("dt=%s: %w", d, err)
+		}
+		data, err := json.MarshalIndent(NewQuickSightManifest(uris), "", "  ")
+		if err != nil {
+			return false, err
+		}
+		docs[i] = append(data, '\n')
 	}
-	for _, o := range objs {
-		// dt=YYYY-MM-DD.json keys sort by date.
-		if strings.HasPrefix(o.Key, QuickSightPrefix(job)+"dt=") && o.Key > key {
-			return nil // a later date is newer: latest stays on it
+	changed := false
+	for i, key := range keys {
+		if docs[i] == nil {
+			continue
+		}
+		c, err := putChanged(ctx, st, key, docs[i])
+		changed = changed || c
+		if err != nil {
+			return changed, err
 		}
 	}
-	latest := QuickSightLatestKey(job)
-	if _, err := st.Put(ctx, latest, bytes.NewReader(data)); err != nil {
-		return fmt.Errorf("write %s: %w", st.URI(latest), err)
+	return changed, nil
+}
+
+// newestWithFiles is the newest partition date for which a state records
+// a committed run with files, or "".
+func newestWithFiles(states []*State) string {
+	newest := ""
+	for _, state := range states {
+		for d, p := range state.Partitions {
+			if d > newest && slices.ContainsFunc(p.Runs, func(r CommittedRun) bool { return r.Objects > 0 }) {
+				newest = d
+			}
+		}
 	}
-	return nil
+	return newest
 }
 
 // PartitionFiles returns the URIs of the files a reader of m's partition

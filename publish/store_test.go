@@ -170,12 +170,18 @@ var testSchema = schema.Schema{schema.Tenant("server"), schema.Tenant("database"
 // written.
 func upload(t *testing.T, st load.Store, shard publish.Shard, slot, id string, bodies ...string) *publish.RunManifest {
 	t.Helper()
+	return uploadOn(t, st, date, shard, slot, id, bodies...)
+}
+
+// uploadOn is upload into the partition of date d.
+func uploadOn(t *testing.T, st load.Store, d string, shard publish.Shard, slot, id string, bodies ...string) *publish.RunManifest {
+	t.Helper()
 	m := &publish.RunManifest{
-		Job: job, RunID: id, Date: date, Mode: "snapshot", Slot: slot, Shard: shard.Dir(),
+		Job: job, RunID: id, Date: d, Mode: "snapshot", Slot: slot, Shard: shard.Dir(),
 		Schema: testSchema, Started: time.Now().UTC(), Finished: time.Now().UTC(),
 	}
 	for i, body := range bodies {
-		key := publish.PartKey(job, date, shard, id, i, "csv")
+		key := publish.PartKey(job, d, shard, id, i, "csv")
 		n, err := st.Put(t.Context(), key, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)

@@ -9,39 +9,20 @@ import (
 	"io/fs"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/mallet-etl/mallet/load"
 )
 
 // symlinkText derives a partition's symlink manifest from its committed
 // runs: every object URI of every run, in commit order, one a line.
 func symlinkText(ctx context.Context, st load.Store, p *Partition) ([]byte, error) {
-	lists := make([][]Object, len(p.Runs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, r := range p.Runs {
-		if r.Objects == 0 {
-			continue
-		}
-		g.Go(func() error {
-			m, err := ReadRunManifest(gctx, st, r.Manifest)
-			if err != nil {
-				return fmt.Errorf("run %s: %w", r.RunID, err)
-			}
-			lists[i] = m.Objects
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	uris, err := partitionURIs(ctx, st, p)
+	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	for _, objs := range lists {
-		for _, o := range objs {
-			b.WriteString(o.URI)
-			b.WriteByte('\n')
-		}
+	for _, u := range uris {
+		b.WriteString(u)
+		b.WriteByte('\n')
 	}
 	return b.Bytes(), nil
 }
@@ -53,67 +34,62 @@ func symlinkText(ctx context.Context, st load.Store, p *Partition) ([]byte, erro
 // stalled after its commit (a frozen VM, SIGSTOP) may resume after a newer
 // run committed and wrote the symlink, and writing s's list would roll
 // readers back. Should the state change during the write, the symlink is
-// derived again. Replacing it is one PUT, so a reader sees the old list or
-// the new one. Errors are the store's; the next run's RollForward finishes
-// what a failure leaves.
+// derived again (settle). Replacing it is one PUT, so a reader sees the
+// old list or the new one. Errors are the store's; the next run's
+// RollForward finishes what a failure leaves.
 func WriteSymlink(ctx context.Context, st load.Store, s *State, date string) (unchanged bool, err error) {
 	shard := ParseShardName(s.Shard)
 	key := SymlinkKey(s.Job, date, shard)
-	cur, err := ReadState(ctx, st, s.Job, shard)
-	if err != nil {
-		return false, fmt.Errorf("symlink of dt=%s: %w", date, err)
-	}
-	unchanged = true
-	for attempt := 0; ; attempt++ {
+	changed, err := settle(ctx, readShardState(st, s.Job, shard), func(ctx context.Context, cur *State) (bool, error) {
 		p := cur.Partitions[date]
 		if p == nil {
-			return unchanged, nil // reset since: nothing of it to show
+			return false, nil // reset since: nothing of it to show
 		}
 		text, err := symlinkText(ctx, st, p)
 		if err != nil {
-			return false, fmt.Errorf("symlink of dt=%s: %w", date, err)
+			return false, err
 		}
-		same := false
-		if rc, _, err := st.Get(ctx, key); err == nil {
-			b, rerr := io.ReadAll(rc)
-			rc.Close()
-			same = rerr == nil && bytes.Equal(b, text)
-		}
-		if !same {
-			if _, err := st.Put(ctx, key, bytes.NewReader(text)); err != nil {
-				return false, fmt.Errorf("write symlink: %w", err)
-			}
-			unchanged = false
-		}
-		// A commit that landed while the list was derived and written
-		// may have had its own symlink overwritten: derive it again.
-		after, err := ReadState(ctx, st, s.Job, shard)
-		if err != nil {
-			return false, fmt.Errorf("symlink of dt=%s: %w", date, err)
-		}
-		if after.etag == cur.etag || attempt == 3 {
-			return unchanged, nil
-		}
-		cur = after
+		return putChanged(ctx, st, key, text)
+	})
+	if err != nil {
+		return false, fmt.Errorf("symlink of dt=%s: %w", date, err)
 	}
+	return !changed, nil
 }
 
 // RollForward finishes the last commit of s: a run stopped between its
 // commit and its symlink write left the symlinks of the partitions it
-// committed behind the state, and RollForward rewrites them. It returns the
-// partitions it rewrote. Only the lease holder calls it, before its own
-// run.
-func RollForward(ctx context.Context, st load.Store, s *State) (rewritten []string, err error) {
+// committed behind the state, and RollForward rewrites them; with
+// quickSight (a CSV job) it rewrites their QuickSight manifests and
+// latest.json too, which a stop before the QuickSight step left behind.
+// It returns the partitions it rewrote anything of. Only the lease holder
+// calls it, before its own run. An error wrapping ErrQuickSightLimit
+// means only that a partition's QuickSight manifest could not be written
+// (it is over a limit, which the run that committed it reported); every
+// other view is finished, and the caller may go on. Other errors are the
+// store's.
+func RollForward(ctx context.Context, st load.Store, s *State, quickSight bool) (rewritten []string, err error) {
+	var limitErr error
 	for _, date := range s.Last {
 		unchanged, err := WriteSymlink(ctx, st, s, date)
 		if err != nil {
 			return rewritten, fmt.Errorf("roll forward the last commit: %w", err)
 		}
+		if quickSight {
+			qsUnchanged, err := WriteQuickSight(ctx, st, s, date)
+			switch {
+			case errors.Is(err, ErrQuickSightLimit):
+				limitErr = fmt.Errorf("roll forward the last commit: %w", err)
+			case err != nil:
+				return rewritten, fmt.Errorf("roll forward the last commit: %w", err)
+			}
+			unchanged = unchanged && qsUnchanged
+		}
 		if !unchanged {
 			rewritten = append(rewritten, date)
 		}
 	}
-	return rewritten, nil
+	return rewritten, limitErr
 }
 
 // SymlinkDrift lists the partitions of the last commit whose symlink does

@@ -3,7 +3,8 @@
 -- datasets on `database`.
 --
 -- Apply with the registry database selected; @tenant_count (default 3) says how
--- many sample tenants crm_t001..crm_tNNN to register, all on server 'db1':
+-- many sample tenants crm_t001..crm_tNNN to register, all on server 'db1', and
+-- @tenant_prefix (default none) what their names start with:
 --   { echo 'SET @tenant_count = 5;'; cat registry_schema.sql; } \
 --     | mysql --default-character-set=utf8mb4 crm_registry
 -- Needs MySQL 8.0+ or MariaDB 10.2+ for the row generator; the table itself
@@ -39,7 +40,7 @@ SELECT CONCAT(COALESCE(ELT(n, 'sample-shoji', 'hanamizuki', 'tokyo-outdoor', 'ya
                        '株式会社ブルーオーシャン', 'さくら不動産株式会社'),
                 CONCAT('サンプル顧客 ', n)),
        'db1',
-       CONCAT('crm_t', LPAD(n, 3, '0')),
+       CONCAT(COALESCE(@tenant_prefix, ''), 'crm_t', LPAD(n, 3, '0')),
        ELT(1 + n MOD 3, 'standard', 'premium', 'enterprise'),
        TIMESTAMP '2019-04-01 10:00:00' + INTERVAL 37 * n DAY
 FROM seq
