@@ -21,6 +21,9 @@ import (
 // creates, and refuses to drop a database it did not create, dropping
 // nothing at all then.
 func TestSampleLoader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs load.sh and the mysql client: not in -short")
+	}
 	db := testdb.Open(t)
 	client := ""
 	for _, name := range []string{"mysql", "mariadb"} {

@@ -13,9 +13,12 @@ import (
 // (numbers as float64, BIGINT and larger as strings). DuckDB is reached
 // through Node and the @duckdb/node-api package in the folder named by
 // MALLET_DUCKDB_NODE_MODULES (.ci/run installs it); without it the test is
-// skipped, or fails under CI=true.
+// skipped, or fails under CI=true. Under -short it is skipped.
 func duckDBQuery(t *testing.T, sql string) [][]any {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs DuckDB in a node process: not in -short")
+	}
 	modules := os.Getenv("MALLET_DUCKDB_NODE_MODULES")
 	if modules == "" {
 		if os.Getenv("CI") == "true" {
