@@ -30,6 +30,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mallet-etl/mallet/internal/awstest"
 )
 
 // Server is a running fake Glue Data Catalog. Its methods are safe for
@@ -102,17 +104,7 @@ func Start(t testing.TB) *Server {
 // parallel tests.
 func Setenv(t testing.TB, url string) {
 	t.Helper()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_GLUE":               url,
-		"AWS_ACCESS_KEY_ID":                   "gluetest",
-		"AWS_SECRET_ACCESS_KEY":               "gluetest",
-		"AWS_SESSION_TOKEN":                   "",
-		"AWS_REGION":                          "us-east-1",
-		"AWS_PROFILE":                         "",
-		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "",
-	} {
-		t.Setenv(k, v)
-	}
+	awstest.Setenv(t, "GLUE", url)
 }
 
 // Calls returns how many requests of the operation op ("GetTable",

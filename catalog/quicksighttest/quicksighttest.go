@@ -30,6 +30,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mallet-etl/mallet/internal/awstest"
 )
 
 // Server is a running fake QuickSight. Its methods are safe for concurrent
@@ -114,17 +116,7 @@ func Start(t testing.TB) *Server {
 // used in parallel tests.
 func Setenv(t testing.TB, url string) {
 	t.Helper()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_QUICKSIGHT":         url,
-		"AWS_ACCESS_KEY_ID":                   "quicksighttest",
-		"AWS_SECRET_ACCESS_KEY":               "quicksighttest",
-		"AWS_SESSION_TOKEN":                   "",
-		"AWS_REGION":                          "us-east-1",
-		"AWS_PROFILE":                         "",
-		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "",
-	} {
-		t.Setenv(k, v)
-	}
+	awstest.Setenv(t, "QUICKSIGHT", url)
 }
 
 // AddDataset makes the dataset exist in the account, its ingestions

@@ -20,6 +20,8 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/mallet-etl/mallet/internal/awstest"
 )
 
 // Server is a running fake S3 with one bucket.
@@ -68,16 +70,7 @@ func (s *Server) Close() { s.hs.Close() }
 func (s *Server) Env() []string { return env(s.URL) }
 
 func env(url string) []string {
-	return []string{
-		"AWS_ENDPOINT_URL_S3=" + url,
-		"AWS_ACCESS_KEY_ID=s3test",
-		"AWS_SECRET_ACCESS_KEY=s3test",
-		"AWS_SESSION_TOKEN=",
-		"AWS_REGION=us-east-1",
-		"AWS_PROFILE=",
-		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=",
-		"MALLET_S3_PATH_STYLE=true",
-	}
+	return append(awstest.Env("S3", url), "MALLET_S3_PATH_STYLE=true")
 }
 
 // Requests returns how many requests of the S3 operation op (for example
