@@ -28,6 +28,7 @@ import (
 	"github.com/mallet-etl/mallet/internal/testdb"
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load/s3test"
+	"github.com/mallet-etl/mallet/load/storetest"
 )
 
 // faultJob writes a query file and returns a config whose job "j" runs it
@@ -419,7 +420,7 @@ func TestS3Faults(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, rows := readOutput(t, res, func(key string) []byte { return readKey(t, st, key) })
+				_, rows := readOutput(t, res, func(key string) []byte { return storetest.Read(t, st, key) })
 				compareRows(t, res, rows, f.want(t, cfg, f.tenants), false)
 				return
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/load/s3test"
+	"github.com/mallet-etl/mallet/load/storetest"
 	"github.com/mallet-etl/mallet/publish"
 )
 
@@ -82,14 +83,14 @@ func published(t *testing.T, st jobs.Store, job, date string) (rows []string, ru
 	runs = map[string]bool{}
 	root := st.URI("")
 	for _, l := range links {
-		for _, uri := range strings.Fields(string(readKey(t, st, l.Key))) {
+		for _, uri := range strings.Fields(string(storetest.Read(t, st, l.Key))) {
 			key, ok := strings.CutPrefix(uri, root)
 			if !ok {
 				t.Fatalf("symlink %s lists %s, outside the store %s", l.Key, uri, root)
 			}
 			parts := strings.Split(key, "/")
 			runs[parts[len(parts)-2]] = true
-			_, rs := decodeFile(t, key, readKey(t, st, key))
+			_, rs := decodeFile(t, key, storetest.Read(t, st, key))
 			for _, r := range rs {
 				rows = append(rows, normText(r))
 			}
@@ -97,20 +98,6 @@ func published(t *testing.T, st jobs.Store, job, date string) (rows []string, ru
 	}
 	slices.Sort(rows)
 	return rows, runs
-}
-
-func readKey(t *testing.T, st jobs.Store, key string) []byte {
-	t.Helper()
-	rc, _, err := st.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func normText(r []*string) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/mallet-etl/mallet/jobs"
 	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/load/s3test"
+	"github.com/mallet-etl/mallet/load/storetest"
 	"github.com/mallet-etl/mallet/publish"
 )
 
@@ -212,7 +213,7 @@ func TestEmptyDayQuickSight(t *testing.T) {
 			}
 			for _, key := range []string{publish.QuickSightKey("logins", "2020-01-01"), publish.QuickSightKey("logins", "2020-01-02")} {
 				var m publish.QuickSightManifest
-				if err := json.Unmarshal(readKey(t, st, key), &m); err != nil {
+				if err := json.Unmarshal(storetest.Read(t, st, key), &m); err != nil {
 					t.Fatalf("%s: %v", key, err)
 				}
 				if len(m.FileLocations) != 1 || len(m.FileLocations[0].URIs) != 1 {
@@ -222,13 +223,13 @@ func TestEmptyDayQuickSight(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s lists %s, outside the store", key, m.FileLocations[0].URIs[0])
 				}
-				if got, want := string(readKey(t, st, part)), "server,database,login_code,login_count,first_login,last_login\n"; got != want {
+				if got, want := string(storetest.Read(t, st, part)), "server,database,login_code,login_count,first_login,last_login\n"; got != want {
 					t.Errorf("%s: the empty day's part holds %q, want the header only %q", key, got, want)
 				}
 			}
 			// latest.json stays on the newest date, 2026-11-25, with its rows.
 			var latest publish.QuickSightManifest
-			if err := json.Unmarshal(readKey(t, st, publish.QuickSightLatestKey("logins")), &latest); err != nil {
+			if err := json.Unmarshal(storetest.Read(t, st, publish.QuickSightLatestKey("logins")), &latest); err != nil {
 				t.Fatal(err)
 			}
 			if n := len(latest.FileLocations[0].URIs); n != 2 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mallet-etl/mallet/load"
+	"github.com/mallet-etl/mallet/load/storetest"
 	"github.com/mallet-etl/mallet/publish"
 	"github.com/mallet-etl/mallet/schema"
 )
@@ -45,7 +46,7 @@ func quickSightURIs(t *testing.T, st load.Store, key string) []string {
 	if len(keys(t, st, key)) == 0 {
 		return nil
 	}
-	got := readKey(t, st, key)
+	got := storetest.Read(t, st, key)
 	var m publish.QuickSightManifest
 	if err := json.Unmarshal(got, &m); err != nil || len(m.FileLocations) != 1 {
 		t.Fatalf("%s is not a manifest of one location: %v\n%s", key, err, got)

@@ -276,17 +276,3 @@ func runsUnder(t *testing.T, st load.Store, shard publish.Shard) []string {
 	slices.Sort(out)
 	return out
 }
-
-func readKey(t *testing.T, st load.Store, key string) []byte {
-	t.Helper()
-	rc, _, err := st.Get(t.Context(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}

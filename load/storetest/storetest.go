@@ -563,6 +563,14 @@ func put(t *testing.T, s load.Store, key, data string) {
 	}
 }
 
+// Read returns the whole object at key, failing t if it cannot be read:
+// for tests of stores' users that check what was written.
+func Read(t *testing.T, s load.Store, key string) []byte {
+	t.Helper()
+	b, _ := get(t, s, key)
+	return b
+}
+
 func get(t *testing.T, s load.Store, key string) ([]byte, load.Info) {
 	t.Helper()
 	rc, info, err := s.Get(t.Context(), key)
