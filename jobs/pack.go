@@ -8,32 +8,166 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
+	"sync/atomic"
 
 	"github.com/mallet-etl/mallet/load"
 	"github.com/mallet-etl/mallet/schema"
 )
 
-// A union job packs whole tenants into parts of up to output.file_size:
-// each of the source's `concurrency` workers takes the next tenant in the
-// run's order, extracts it into a spool, and only once the tenant has
-// succeeded appends the spooled rows to the part it has open. So a part
-// holds tenants in tenant order, and a tenant that fails, or fails and is
-// retried, never leaves a row in a part. A worker closes its part once it
-// reaches file_size (or file_rows) and opens the next with its next
-// tenant; a part's key is that first tenant's index, unique in the run and
-// the same whoever retries what. A tenant too large for the spool streams
-// into a part of its own instead, as every tenant did before packing.
+// A union job packs whole tenants into parts of up to output.file_size.
+// The source's `concurrency` workers each take the next tenant in the
+// run's order and extract it into a spool; fewer writers (one per core, at
+// most one per worker) take the extracted tenants, also in the run's
+// order, and append each one's spooled rows, whole, to the part they have
+// open. Only a tenant that succeeded reaches a writer, so a tenant that
+// fails, or fails and is retried, never leaves a row in a part; and since
+// every writer takes tenants in order, a part holds its tenants in the
+// run's order. A writer closes its part once it reaches file_size (or
+// file_rows) and opens the next with its next tenant; a part's key is that
+// first tenant's index, unique in the run and the same whoever retries
+// what. A tenant too large for the spool streams into a part of its own
+// instead, from its worker.
+//
+// Extracting waits on the network and the database, packing on the CPU
+// (Parquet's encoding and compression): more workers than cores keep the
+// databases busy, and no more writers than cores keep what a writer holds
+// (the pages being filled, the open row group, the buffer in front of the
+// upload) from being multiplied by the concurrency.
 
 // A tenant's spool holds up to spoolLimit bytes of rows (or file_size,
 // if smaller), the first spoolMemory of them in memory and the rest in a
-// temp file: per worker at most 1 MiB of memory and 31 MiB of disk. A
-// tenant larger than that is big enough for a part of its own, and
-// spooling it whole would only write and read it twice.
+// temp file read and written through spoolBuffer: per spool at most
+// 384 KiB of memory and 32 MiB of disk. A tenant larger than that is big
+// enough for a part of its own, and spooling it whole would only write
+// and read it twice. A small tenant (100 rows of the benchmark table are
+// 30 KB) never touches the disk; a larger one goes through the page cache.
 const (
 	spoolLimit  = 32 << 20
-	spoolMemory = 1 << 20
+	spoolMemory = 256 << 10
+	spoolBuffer = 64 << 10
 )
+
+// handoff carries a union job's extracted tenants from the workers to the
+// writers. There are workers + 2 x writers spools: one for each worker's
+// tenant, one for each writer's, and one more per writer for a tenant
+// extracted while the writers are busy. A worker takes a spool before it
+// takes its next tenant, so it waits for the writers when they fall
+// behind; and every tenant taken has a spool, so the tenant a writer waits
+// for is always on its way.
+type handoff struct {
+	run     *run
+	ctx     context.Context // the run's: a part outlives each tenant's timeout
+	fail    func(t *TenantResult)
+	todo    []int  // indexes in run.res.Tenants, in the run's order
+	slots   []slot // one per todo position
+	free    chan *spool
+	spools  []*spool
+	next    atomic.Int64 // the next todo position a writer packs
+	writers int
+}
+
+// slot is where a worker leaves a tenant for the writers.
+type slot struct {
+	done chan struct{} // closed once the tenant is finished, whatever happened
+	sink *partSink     // set before done is closed; nil: nothing to pack
+	sp   *spool
+}
+
+func newHandoff(ctx context.Context, r *run, todo []int, workers int, fail func(*TenantResult)) *handoff {
+	h := &handoff{
+		run:     r,
+		ctx:     ctx,
+		fail:    fail,
+		todo:    todo,
+		slots:   make([]slot, len(todo)),
+		writers: max(1, min(workers, runtime.GOMAXPROCS(0))),
+	}
+	for n := range h.slots {
+		h.slots[n].done = make(chan struct{})
+	}
+	count := workers + 2*h.writers
+	h.free = make(chan *spool, count)
+	for range count {
+		sp := newSpool(min(int64(r.job.Output.FileSize), spoolLimit), r.job.Output.FileRows)
+		h.spools = append(h.spools, sp)
+		h.free <- sp
+	}
+	return h
+}
+
+// spool waits for a free spool; nil once the run is stopped, or when
+// nothing is packed (h is nil).
+func (h *handoff) spool() *spool {
+	if h == nil {
+		return nil
+	}
+	select {
+	case sp := <-h.free:
+		return sp
+	case <-h.ctx.Done():
+		return nil
+	}
+}
+
+func (h *handoff) release(sp *spool) {
+	if sp != nil {
+		h.free <- sp // never blocks: the channel holds every spool
+	}
+}
+
+// done leaves the tenant at todo position n for the writers: its sink when
+// its rows are in sp and to be packed, else nil (sp is then free again).
+func (h *handoff) done(n int, s *partSink, sp *spool) {
+	if h == nil {
+		return
+	}
+	if s == nil {
+		h.release(sp)
+		sp = nil
+	}
+	h.slots[n].sink, h.slots[n].sp = s, sp
+	close(h.slots[n].done)
+}
+
+// write is one writer: it takes the tenants in the run's order, each once
+// its worker is done with it, and packs those that have rows into its
+// parts. When the run is stopped it stops, and its open parts are aborted.
+func (h *handoff) write() {
+	p := &packer{run: h.run, ctx: h.ctx, fail: h.fail}
+	defer p.flush()
+	for {
+		n := int(h.next.Add(1)) - 1
+		if n >= len(h.slots) {
+			return
+		}
+		s := &h.slots[n]
+		select {
+		case <-s.done:
+		case <-h.ctx.Done():
+			return
+		}
+		if s.sink == nil {
+			continue
+		}
+		i := h.todo[n]
+		t := h.run.res.Tenants[i]
+		if err := p.add(i, t, s.sink.prefix, s.sink.full, s.sp); err != nil {
+			t.Err = fmt.Errorf("tenant %s/%s: %w", t.Server, t.Database, err)
+			h.fail(t)
+		}
+		h.release(s.sp)
+		s.sink, s.sp = nil, nil
+	}
+}
+
+// close releases the spools' files once the workers and writers are done.
+func (h *handoff) close() {
+	for _, sp := range h.spools {
+		sp.close()
+	}
+}
 
 // spool holds the rows of the tenant being extracted, encoded compactly
 // (per value: uvarint length+1, 0 for NULL, then the bytes), in memory up
@@ -44,8 +178,9 @@ type spool struct {
 	buf      []byte
 	f        *os.File // nil until the memory is full
 	fw       *bufio.Writer
-	fileErr  error // the temp file could not be made
-	size     int64 // bytes spooled
+	fr       *bufio.Reader // reads f back; nil until first used
+	fileErr  error         // the temp file could not be made
+	size     int64         // bytes spooled
 	rows     int64
 	scratch  []byte
 	row      [][]byte
@@ -79,7 +214,7 @@ func (s *spool) fits(row [][]byte) bool {
 }
 
 // openFile makes the spool's temp file, once; a failure is kept, so it is
-// tried once per worker.
+// tried once per spool.
 func (s *spool) openFile() error {
 	if s.f != nil || s.fileErr != nil {
 		return s.fileErr
@@ -92,7 +227,7 @@ func (s *spool) openFile() error {
 	// Unlinked at once: the file goes with the process, even after
 	// kill -9, and the open handle keeps it until then.
 	_ = os.Remove(f.Name())
-	s.f, s.fw = f, bufio.NewWriterSize(f, 256<<10)
+	s.f, s.fw = f, bufio.NewWriterSize(f, spoolBuffer)
 	return nil
 }
 
@@ -142,7 +277,12 @@ func (s *spool) each(cols int, fn func(row [][]byte) error) error {
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	return eachRow(bufio.NewReaderSize(s.f, 256<<10), row, &s.scratch, fn)
+	if s.fr == nil {
+		s.fr = bufio.NewReaderSize(s.f, spoolBuffer)
+	} else {
+		s.fr.Reset(s.f)
+	}
+	return eachRow(s.fr, row, &s.scratch, fn)
 }
 
 type byteReader interface {
@@ -235,7 +375,7 @@ func (s *spool) reset() error {
 func (s *spool) close() {
 	if s.f != nil {
 		s.f.Close()
-		s.f, s.fw = nil, nil
+		s.f, s.fw, s.fr = nil, nil, nil
 	}
 	s.buf = nil
 }
@@ -246,7 +386,7 @@ type packedPart struct {
 	tenants []*TenantResult
 }
 
-// openPart is a part a worker is appending tenants to.
+// openPart is a part a writer is appending tenants to.
 type openPart struct {
 	up      *load.Upload
 	key     string
@@ -254,7 +394,7 @@ type openPart struct {
 	tenants []*TenantResult
 }
 
-// packer is one worker's open parts: one per output schema, since tenants
+// packer is one writer's open parts: one per output schema, since tenants
 // whose columns differ cannot share a file (and all but the majority's are
 // left out later, part and all).
 type packer struct {
@@ -264,7 +404,7 @@ type packer struct {
 	open []*openPart
 }
 
-// add appends the spooled rows of tenant i to the worker's part of its
+// add appends the spooled rows of tenant i to the writer's part of its
 // schema, opening one if needed, and closes the part once it is full. An
 // error fails the part: its earlier tenants fail with it (reported through
 // fail), and t must be failed by the caller.
@@ -340,7 +480,7 @@ func (p *packer) failAll(op *openPart, err error) {
 	}
 }
 
-// flush closes the worker's open parts at the end of its tenants. When
+// flush closes the writer's open parts at the end of its tenants. When
 // the run is being stopped the parts are aborted instead: nothing of the
 // run will be published.
 func (p *packer) flush() {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/mallet-etl/mallet/jobs"
 )
@@ -199,4 +201,51 @@ func TestPackedMinoritySchema(t *testing.T) {
 	}
 	_, rows := readOutput(t, res, dirOpener(t, out))
 	compareRows(t, res, rows, f.want(t, cfg, good), false)
+}
+
+// TestPackedFewerWriters: with one core, one writer packs what three
+// workers extract: every tenant lands, whole and in the run's order, in a
+// single part, although the first tenant finishes last (it sleeps while
+// the others are extracted, and the writer waits for it).
+func TestPackedFewerWriters(t *testing.T) {
+	// Not parallel: GOMAXPROCS is the process's, and the parallel tests
+	// wait until the sequential ones are done.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f := newFleet(t, 8)
+	const rows = 50
+	slow := f.tenants[0]
+	query := fmt.Sprintf("SELECT seq, DATABASE() AS db, REPEAT('x', 100) AS pad FROM seq_1_to_%d WHERE seq > SLEEP(IF(DATABASE() = '%s' AND seq = 1, 1, 0)) ORDER BY seq", rows, slow)
+	qpath := filepath.Join(t.TempDir(), "q.sql")
+	if err := os.WriteFile(qpath, []byte(query), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	cfg := writeConfig(t, f.configText(fmt.Sprintf(`
+  j:
+    source: crm_all
+    query: %s
+    output: {to: "{{out}}", format: parquet}
+`, qpath), out))
+	res, err := jobs.Run(t.Context(), cfg, "j", jobs.Options{Date: runDate})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if parts := checkPacked(t, res, dirOpener(t, out), rows); parts != 1 {
+		t.Errorf("%d parts, want 1 from the one writer", parts)
+	}
+	if got, want := res.Rows, int64(len(f.tenants)*rows); got != want {
+		t.Errorf("rows = %d, want %d", got, want)
+	}
+	var first, others time.Duration
+	for _, tr := range res.Tenants {
+		if tr.Database == slow {
+			first = tr.Duration
+		} else {
+			others += tr.Duration
+		}
+	}
+	if first < time.Second {
+		t.Errorf("the first tenant took %v, less than its sleep: the test proves nothing", first)
+	}
+	t.Logf("the first tenant took %v, the 7 others %v in all", first, others)
 }

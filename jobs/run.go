@@ -267,7 +267,7 @@ type run struct {
 	// published: some window of the run committed.
 	published bool
 
-	// parts are the window's packed parts, as workers finish them.
+	// parts are the window's packed parts, as writers finish them.
 	partsMu sync.Mutex
 	parts   []packedPart
 }
@@ -472,11 +472,11 @@ func Params(date time.Time) map[string]any {
 }
 
 // extractAll runs every tenant with bounded concurrency: the source's
-// concurrency in workers, each taking the next tenant in the run's order
-// and packing the tenants it extracted into its parts (pack.go). Under
-// policy fail the first failure cancels the tenants still running, and
-// extractAll returns that failure: the others' errors only say they were
-// cancelled.
+// concurrency in workers, each taking the next tenant in the run's order;
+// a union job's tenants then go to fewer writers, which pack them into
+// parts in the run's order (pack.go). Under policy fail the first failure
+// cancels the tenants still running, and extractAll returns that failure:
+// the others' errors only say they were cancelled.
 func (r *run) extractAll(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -518,53 +518,64 @@ func (r *run) extractAll(ctx context.Context) error {
 		}
 		todo = append(todo, i)
 	}
+	workers := min(r.src.Concurrency, len(todo))
+	if workers == 0 {
+		return nil
+	}
+	var h *handoff // nil for merge: aggregate, which packs nothing
+	if r.job.Merge != config.MergeAggregate {
+		h = newHandoff(ctx, r, todo, workers, fail)
+		defer h.close()
+	}
 	var (
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
-	for range min(r.src.Concurrency, len(todo)) {
+	for range workers {
 		wg.Go(func() {
-			w := &worker{
-				spool: newSpool(min(int64(r.job.Output.FileSize), spoolLimit), r.job.Output.FileRows),
-				pack:  &packer{run: r, ctx: ctx, fail: fail},
-			}
-			defer w.spool.close()
 			for {
+				// The spool is taken before the tenant: every tenant
+				// taken has one, so the writers, which wait for tenants
+				// in order, always have the next one coming.
+				sp := h.spool()
 				n := int(next.Add(1)) - 1
 				if n >= len(todo) {
-					break
+					h.release(sp)
+					return
 				}
 				i := todo[n]
 				t := r.res.Tenants[i]
 				if ctx.Err() != nil {
 					t.Err, t.Status = fmt.Errorf("not started: %w", context.Cause(ctx)), TenantNotRun
+					h.done(n, nil, sp)
 					continue
 				}
-				r.tenant(ctx, i, t, w)
+				s := r.tenant(ctx, i, t, sp)
 				r.o.Progress.TenantsDone.Add(1)
 				if t.Err != nil {
 					fail(t)
 				} else {
 					t.Status = TenantOK // until a part it is packed into fails
 				}
+				h.done(n, s, sp)
 			}
-			w.pack.flush()
 		})
+	}
+	if h != nil {
+		for range h.writers {
+			wg.Go(h.write)
+		}
 	}
 	wg.Wait()
 	return root
 }
 
-// worker is what one of a run's concurrent extractions keeps from tenant
-// to tenant: the spool and the parts it packs into.
-type worker struct {
-	spool *spool
-	pack  *packer
-}
-
-// tenant extracts one tenant, retrying transient errors, and packs its
-// rows into the worker's part once it succeeded.
-func (r *run) tenant(ctx context.Context, i int, t *TenantResult, w *worker) {
+// tenant extracts one tenant, retrying transient errors. It returns the
+// sink whose rows sp holds when they are to be packed: the tenant
+// succeeded, has rows, and had not outgrown the spool into a part of its
+// own. Packing only once the tenant succeeded means that no attempt that
+// failed leaves a row behind.
+func (r *run) tenant(ctx context.Context, i int, t *TenantResult, sp *spool) *partSink {
 	start := time.Now()
 	defer func() { t.Duration = time.Since(start) }()
 	tctx := ctx
@@ -578,7 +589,7 @@ func (r *run) tenant(ctx context.Context, i int, t *TenantResult, w *worker) {
 	for attempt := 0; ; attempt++ {
 		t.Attempts = attempt + 1
 		var err error
-		s, err = r.attempt(tctx, i, t, w.spool)
+		s, err = r.attempt(tctx, i, t, sp)
 		if err != nil && tctx.Err() != nil && !errors.Is(err, context.Cause(tctx)) {
 			// Say why the context ended (tenant_timeout, run_timeout, a
 			// failed tenant under policy fail), not just "canceled".
@@ -597,13 +608,10 @@ func (r *run) tenant(ctx context.Context, i int, t *TenantResult, w *worker) {
 		case <-tctx.Done():
 		}
 	}
-	if t.Err != nil || s == nil || s.up != nil || w.spool.rows == 0 {
-		return
+	if t.Err != nil || s == nil || s.up != nil || sp.rows == 0 {
+		return nil
 	}
-	// Packed only now, whole: no attempt that failed left a row behind.
-	if err := w.pack.add(i, t, s.prefix, s.full, w.spool); err != nil {
-		t.Err = fmt.Errorf("tenant %s/%s: %w", t.Server, t.Database, err)
-	}
+	return s
 }
 
 // attempt extracts tenant i once. A union tenant's rows go to the spool
@@ -683,7 +691,7 @@ func (r *run) tenantSchema(cols schema.Schema) (schema.Schema, error) {
 	return append(out, cols...), nil
 }
 
-// partSink takes one tenant's rows: into the worker's spool while they
+// partSink takes one tenant's rows: into its spool while they
 // fit, or else into a part of the tenant's own, which starts with the
 // spooled rows and takes the rest as they stream. An empty result writes
 // nothing.
