@@ -233,6 +233,11 @@ func NewParquetWriter(w io.Writer, s schema.Schema, o ParquetOptions) (*ParquetW
 		parquet.KeyValueMetadata("writer", "mallet"),
 		parquet.KeyValueMetadata(parquetSchemaKey, string(meta)),
 	}
+	for _, c := range s {
+		if unboundedText(c) {
+			options = append(options, parquet.SkipPageBounds(c.Name))
+		}
+	}
 	// The options are checked here, where an error can be returned;
 	// NewGenericWriter panics on them. They are given to it as they are: a
 	// *WriterConfig given as an option is merged into the defaults with
@@ -248,6 +253,20 @@ func NewParquetWriter(w io.Writer, s schema.Schema, o ParquetOptions) (*ParquetW
 		groupBytes:   parquetRowGroupBytes,
 	}
 	return p, nil
+}
+
+// unboundedText reports a column of documents rather than values: TEXT,
+// BLOB and JSON of any size (mail bodies, HTML templates, JSON documents).
+// Their min and max, cut to 64 bytes, would prune nothing (no query asks
+// for a body between two others), yet cost, per page and column, about
+// 190 bytes of memory until the footer is written, and a pass over every
+// page's values. They get none: neither in the page index nor in the
+// column chunk statistics. Short text (VARCHAR, CHAR, ENUM, SET) keeps its
+// bounds, which do prune (a status, a code, a mail address).
+func unboundedText(c schema.Column) bool {
+	t := strings.ToUpper(c.MySQL)
+	return (c.Kind == schema.String || c.Kind == schema.Binary) &&
+		(strings.HasSuffix(t, "TEXT") || strings.HasSuffix(t, "BLOB") || t == "JSON")
 }
 
 func parquetCodec(name string) (compress.Codec, error) {

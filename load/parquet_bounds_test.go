@@ -255,3 +255,54 @@ func TestParquetLargeValues(t *testing.T) {
 		t.Errorf("duckdb, filtering on whole values: got (row, id) %v, want %v", got, want)
 	}
 }
+
+// TestParquetDocumentBounds: columns of documents (TEXT, BLOB and JSON of
+// any size) get no min and max, neither in the column chunk statistics nor
+// in the page index, while short text keeps them; every value is read back.
+func TestParquetDocumentBounds(t *testing.T) {
+	s := schema.Schema{
+		{Name: "code", Kind: schema.String, MySQL: "VARCHAR"},
+		{Name: "body", Kind: schema.String, MySQL: "MEDIUMTEXT"},
+		{Name: "doc", Kind: schema.String, MySQL: "JSON"},
+		{Name: "raw", Kind: schema.Binary, MySQL: "LONGBLOB"},
+		{Name: "tiny", Kind: schema.String, MySQL: "tinytext"},
+	}
+	bounded := map[string]bool{"code": true}
+	var rows [][][]byte
+	for i := range 300 {
+		v := []byte(fmt.Sprintf("value %03d", i))
+		rows = append(rows, [][]byte{v, v, []byte(fmt.Sprintf(`{"n": %d}`, i)), v, v})
+	}
+	file := pqWrite(t, s, ParquetOptions{}, rows...)
+	f, err := parquet.OpenFile(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexes := f.ColumnIndexes()
+	col := 0
+	for g, rg := range f.Metadata().RowGroups {
+		for c, cc := range rg.Columns {
+			name := s[c].Name
+			st := cc.MetaData.Statistics
+			if got := st.MinValue != nil && st.MaxValue != nil; got != bounded[name] {
+				t.Errorf("row group %d %s: chunk statistics min %q max %q, want bounds %v", g, name, st.MinValue, st.MaxValue, bounded[name])
+			}
+			ci := indexes[col]
+			col++
+			for p := range ci.MinValues {
+				if got := len(ci.MinValues[p]) > 0 || len(ci.MaxValues[p]) > 0; got != bounded[name] {
+					t.Errorf("row group %d %s page %d: index min %q max %q, want bounds %v", g, name, p, ci.MinValues[p], ci.MaxValues[p], bounded[name])
+				}
+			}
+		}
+	}
+	read := pqReadAll(t, file)
+	if len(read) != len(rows) {
+		t.Fatalf("read %d rows, want %d", len(read), len(rows))
+	}
+	for i, r := range read {
+		if got, want := r[1], string(rows[i][1]); got != want {
+			t.Errorf("row %d body: got %v, want %q", i, got, want)
+		}
+	}
+}
