@@ -88,9 +88,15 @@ func newHandoff(ctx context.Context, r *run, todo []int, workers int, fail func(
 		h.slots[n].done = make(chan struct{})
 	}
 	count := workers + 2*h.writers
+	limit := min(int64(r.job.Output.FileSize), spoolLimit)
+	if len(todo) == 1 {
+		// Nothing to pack it with: the one tenant streams straight into
+		// a part of its own rather than through a spool first.
+		limit = 0
+	}
 	h.free = make(chan *spool, count)
 	for range count {
-		sp := newSpool(min(int64(r.job.Output.FileSize), spoolLimit), r.job.Output.FileRows)
+		sp := newSpool(limit, r.job.Output.FileRows)
 		h.spools = append(h.spools, sp)
 		h.free <- sp
 	}

@@ -786,6 +786,7 @@ func (s *partSink) finish(ctx context.Context, err error) error {
 		return err
 	}
 	s.t.key, s.t.Bytes, s.t.sum = res.Key, res.Bytes, res.SHA256
+	crashpoint("part")
 	return nil
 }
 
