@@ -268,8 +268,8 @@ type Output struct {
 	Format schema.Format `yaml:"format"` // default parquet
 	// FileSize is the output a part of a union job holds at most (default
 	// 128MiB): each part packs as many whole tenants as fit. A tenant
-	// larger than that gets a part of its own. FileRows, when not 0, caps
-	// a part's rows too.
+	// larger than the spool gets parts of its own, split at FileSize.
+	// FileRows, when not 0, caps a part's rows too.
 	FileSize Size  `yaml:"file_size"`
 	FileRows int64 `yaml:"file_rows"`
 }

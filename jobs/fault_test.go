@@ -72,66 +72,99 @@ func (f *fleet) want(t *testing.T, cfg *config.Config, tenants []string) [][]*st
 // stream: the tenant is retried and the output holds every row exactly
 // once. Five tenants over three workers share parts, so the rows the
 // killed attempt had read would sit beside other tenants' had they been
-// packed.
+// packed. With file_rows 50, each tenant streams into parts of its own,
+// split every 50 rows, and the kill comes after the victim's first parts
+// are complete: the retry replaces them, and none is left twice.
 func TestKillConnectionRetried(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a fault test that streams for seconds: not in -short")
 	}
-	f := newFleet(t, 5)
-	out := t.TempDir()
-	tag := "kill-" + f.prefix
-	// 300 rows of 2 KB, 5 ms apart: about 1.5 s per tenant, rows arriving
-	// in batches while the statement runs.
-	cfg := f.faultJob(t, "SELECT '"+tag+"' AS tag, seq, DATABASE() AS db, REPEAT('x', 2000) AS pad, SLEEP(0.005) AS s FROM seq_1_to_300 ORDER BY seq", "", "", out)
-	progress := &jobs.Progress{}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	killed := make(chan string, 1)
-	go func() {
-		defer close(killed)
-		for progress.Rows.Load() == 0 {
-			if ctx.Err() != nil {
-				return
+	for _, tt := range []struct {
+		name, output string
+		killAfter    int64 // rows of the run streamed before the kill
+	}{
+		{"packed", "", 1},
+		{"split parts of their own", ", file_rows: 50", 120},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFleet(t, 5)
+			out := t.TempDir()
+			tag := "kill-" + f.prefix
+			// 300 rows of 2 KB, 5 ms apart: about 1.5 s per tenant, rows
+			// arriving in batches while the statement runs.
+			qpath := filepath.Join(t.TempDir(), "q.sql")
+			query := "SELECT '" + tag + "' AS tag, seq, DATABASE() AS db, REPEAT('x', 2000) AS pad, SLEEP(0.005) AS s FROM seq_1_to_300 ORDER BY seq"
+			if err := os.WriteFile(qpath, []byte(query), 0o600); err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		var id int64
-		var db string
-		err := f.db.QueryRowContext(ctx, "SELECT id, db FROM information_schema.processlist WHERE info LIKE ? AND info NOT LIKE '%processlist%' LIMIT 1", "%"+tag+"%").Scan(&id, &db)
-		if err != nil {
-			t.Errorf("find mallet's session: %v", err)
-			return
-		}
-		if _, err := f.db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
-			t.Errorf("kill: %v", err)
-			return
-		}
-		killed <- db
-	}()
-	start := time.Now()
-	res, err := jobs.Run(ctx, cfg, "j", jobs.Options{Date: runDate, Progress: progress, Retries: 3})
-	victim := <-killed
-	if err != nil {
-		t.Fatalf("run: %v", err)
+			cfg := writeConfig(t, f.configText(fmt.Sprintf(`
+  j:
+    source: crm_all
+    query: %s
+    output: {to: "{{out}}", format: csv%s}
+`, qpath, tt.output), out))
+			progress := &jobs.Progress{}
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			killed := make(chan string, 1)
+			go func() {
+				defer close(killed)
+				for progress.Rows.Load() < tt.killAfter {
+					if ctx.Err() != nil {
+						return
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				var id int64
+				var db string
+				err := f.db.QueryRowContext(ctx, "SELECT id, db FROM information_schema.processlist WHERE info LIKE ? AND info NOT LIKE '%processlist%' LIMIT 1", "%"+tag+"%").Scan(&id, &db)
+				if err != nil {
+					t.Errorf("find mallet's session: %v", err)
+					return
+				}
+				if _, err := f.db.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+					t.Errorf("kill: %v", err)
+					return
+				}
+				killed <- db
+			}()
+			start := time.Now()
+			res, err := jobs.Run(ctx, cfg, "j", jobs.Options{Date: runDate, Progress: progress, Retries: 3})
+			victim := <-killed
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if victim == "" {
+				t.Fatal("no session was killed")
+			}
+			for _, tr := range res.Tenants {
+				want := 1
+				if tr.Database == victim {
+					want = 2
+				}
+				if tr.Attempts != want {
+					t.Errorf("tenant %s: %d attempts, want %d", tr.Database, tr.Attempts, want)
+				}
+			}
+			_, rows := readOutput(t, res, dirOpener(t, out))
+			compareRows(t, res, rows, f.want(t, cfg, f.tenants), false)
+			switch got := len(res.Objects); {
+			case tt.output == "" && got >= len(f.tenants):
+				t.Errorf("%d parts for %d tenants: want them packed", got, len(f.tenants))
+			case tt.output != "" && got != 6*len(f.tenants):
+				t.Errorf("%d parts for %d tenants of 300 rows, want 6 each", got, len(f.tenants))
+			}
+			files, err := filepath.Glob(filepath.Join(out, "j", "data", "dt=2026-11-25", "all", res.RunID, "*"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != len(res.Objects) {
+				t.Errorf("run folder holds %d files, want the %d published parts", len(files), len(res.Objects))
+			}
+			t.Logf("killed %s mid-stream; run took %s", victim, time.Since(start).Round(time.Millisecond))
+		})
 	}
-	if victim == "" {
-		t.Fatal("no session was killed")
-	}
-	for _, tr := range res.Tenants {
-		want := 1
-		if tr.Database == victim {
-			want = 2
-		}
-		if tr.Attempts != want {
-			t.Errorf("tenant %s: %d attempts, want %d", tr.Database, tr.Attempts, want)
-		}
-	}
-	_, rows := readOutput(t, res, dirOpener(t, out))
-	compareRows(t, res, rows, f.want(t, cfg, f.tenants), false)
-	if got := len(res.Objects); got >= len(f.tenants) {
-		t.Errorf("%d parts for %d tenants: want them packed", got, len(f.tenants))
-	}
-	t.Logf("killed %s mid-stream; run took %s", victim, time.Since(start).Round(time.Millisecond))
 }
 
 // TestMaxUserConnections runs as a user whose MAX_USER_CONNECTIONS is

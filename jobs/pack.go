@@ -27,7 +27,7 @@ import (
 // run's order. A writer closes its part once it reaches file_size (or
 // file_rows) and opens the next with its next tenant; a part's key is that
 // first tenant's index, unique in the run and the same whoever retries
-// what. A tenant too large for the spool streams into a part of its own
+// what. A tenant too large for the spool streams into parts of its own
 // instead, from its worker.
 //
 // Extracting waits on the network and the database, packing on the CPU
@@ -40,7 +40,7 @@ import (
 // if smaller), the first spoolMemory of them in memory and the rest in a
 // temp file read and written through spoolBuffer: per spool at most
 // 384 KiB of memory and 32 MiB of disk. A tenant larger than that is big
-// enough for a part of its own, and spooling it whole would only write
+// enough for parts of its own, and spooling it whole would only write
 // and read it twice. A small tenant (100 rows of the benchmark table are
 // 30 KB) never touches the disk; a larger one goes through the page cache.
 const (
@@ -91,7 +91,7 @@ func newHandoff(ctx context.Context, r *run, todo []int, workers int, fail func(
 	limit := min(int64(r.job.Output.FileSize), spoolLimit)
 	if len(todo) == 1 {
 		// Nothing to pack it with: the one tenant streams straight into
-		// a part of its own rather than through a spool first.
+		// parts of its own rather than through a spool first.
 		limit = 0
 	}
 	h.free = make(chan *spool, count)

@@ -220,17 +220,22 @@ func (r *run) runManifest(ctx context.Context) (*publish.RunManifest, error) {
 		}
 	} else {
 		keep, drop := r.packedObjects()
-		if len(drop) > 0 {
-			// Parts of tenants left out after packing (their columns
-			// differ from the majority's) must not stay beside the run.
-			if err := r.store.Delete(ctx, drop...); err != nil {
-				return nil, fmt.Errorf("delete the parts of tenants left out: %w", err)
-			}
-		}
 		objs = keep
 		for _, t := range r.res.Tenants {
-			if t.Err == nil && t.key != "" {
-				objs = append(objs, Object{URI: r.store.URI(t.key), Key: t.key, Rows: t.Rows, Bytes: t.Bytes, SHA256: t.sum})
+			for _, p := range t.parts {
+				if t.Err == nil {
+					objs = append(objs, p)
+				} else {
+					drop = append(drop, p.Key)
+				}
+			}
+		}
+		if len(drop) > 0 {
+			// Parts of tenants left out after they succeeded (their
+			// columns differ from the majority's) must not stay beside
+			// the run.
+			if err := r.store.Delete(ctx, drop...); err != nil {
+				return nil, fmt.Errorf("delete the parts of tenants left out: %w", err)
 			}
 		}
 		// Keys name a part's first tenant: in key order, the objects

@@ -180,7 +180,7 @@ type TenantResult struct {
 	// Status is what happened to the tenant: one of TenantStatuses.
 	Status string `json:"status"`
 	Rows   int64  `json:"rows"`
-	// Bytes is the size of the tenant's own part, or, for a tenant packed
+	// Bytes is the size of the tenant's own parts, or, for a tenant packed
 	// with others, how much its rows grew their part (an estimate for
 	// Parquet, whose pages are compressed a row group at a time).
 	Bytes    int64         `json:"bytes"`
@@ -195,8 +195,7 @@ type TenantResult struct {
 
 	tenant extract.Tenant
 	schema schema.Schema // the query's own columns
-	key    string        // data key of the tenant's own part (too large to pack), else ""
-	sum    string        // sha256 of the part
+	parts  []Object      // the tenant's own parts (too large to pack), split at file_size
 	agg    *aggregator
 	track  *tracker // mode incremental
 }
@@ -619,7 +618,7 @@ func (r *run) tenant(ctx context.Context, i int, t *TenantResult, sp *spool) *pa
 // tenant's own; the sink says which.
 func (r *run) attempt(ctx context.Context, i int, t *TenantResult, sp *spool) (*partSink, error) {
 	r.o.Progress.Rows.Add(-t.Rows)
-	t.Rows, t.Bytes, t.schema, t.key, t.sum, t.agg, t.track = 0, 0, nil, "", "", nil, nil
+	t.Rows, t.Bytes, t.schema, t.parts, t.agg, t.track = 0, 0, nil, nil, nil, nil
 	srv := r.servers[t.Server]
 	params := r.res.Params
 	if usesTenantParams(r.query) {
@@ -646,15 +645,15 @@ func (r *run) attempt(ctx context.Context, i int, t *TenantResult, sp *spool) (*
 	if err := sp.reset(); err != nil {
 		return nil, err
 	}
-	key := r.partKey(i)
-	s := &partSink{run: r, t: t, prefix: prefix, track: t.track, spool: sp}
+	s := &partSink{run: r, t: t, prefix: prefix, track: t.track, spool: sp, ctx: ctx}
 	// A part of the tenant's own uploads on the tenant's context:
 	// cancelling the tenant aborts it.
-	s.start = func(full schema.Schema) (*load.Upload, error) {
+	s.start = func(full schema.Schema, seq int) (*load.Upload, error) {
+		key := publish.SplitPartKey(r.job.Name, r.res.RunDate, r.o.Shard, r.res.RunID, i, seq, r.job.Output.Format.Ext())
 		return load.NewUpload(ctx, r.store, key, r.job.Output.Format, full, load.UploadOptions{Progress: &r.o.Progress.Bytes})
 	}
 	_, err = srv.Stream(ctx, t.Database, r.query, args, s, extract.Options{QueryTimeout: r.src.QueryTimeout})
-	return s, s.finish(ctx, err)
+	return s, s.finish(err)
 }
 
 func usesTenantParams(q *extract.Query) bool {
@@ -691,20 +690,22 @@ func (r *run) tenantSchema(cols schema.Schema) (schema.Schema, error) {
 	return append(out, cols...), nil
 }
 
-// partSink takes one tenant's rows: into its spool while they
-// fit, or else into a part of the tenant's own, which starts with the
-// spooled rows and takes the rest as they stream. An empty result writes
-// nothing.
+// partSink takes one tenant's rows: into its spool while they fit, or
+// else into parts of the tenant's own, the first of which starts with the
+// spooled rows; each part closes at output.file_size (or file_rows) and
+// the next row opens the next. An empty result writes nothing.
 type partSink struct {
 	run    *run
+	ctx    context.Context // the attempt's
 	t      *TenantResult
 	prefix [][]byte
 	full   schema.Schema
 	row    [][]byte
 	spool  *spool
-	up     *load.Upload                                   // the tenant's own part; nil while spooling
-	start  func(full schema.Schema) (*load.Upload, error) // starts the tenant's own part
-	track  *tracker                                       // mode incremental: skips rows published before
+	own    bool                                                    // past the spool: the rows go to parts of the tenant's own
+	up     *load.Upload                                            // the tenant's open part, if any
+	start  func(full schema.Schema, seq int) (*load.Upload, error) // starts the tenant's part number seq
+	track  *tracker                                                // mode incremental: skips rows published before
 }
 
 func (s *partSink) Start(cols schema.Schema) error {
@@ -733,7 +734,7 @@ func (s *partSink) Write(row [][]byte) error {
 		return nil
 	}
 	switch {
-	case s.up != nil:
+	case s.own:
 		if err := s.write(row); err != nil {
 			return err
 		}
@@ -742,20 +743,15 @@ func (s *partSink) Write(row [][]byte) error {
 			return err
 		}
 	default:
-		// Past the spool's bound: the tenant is big enough for a part of
-		// its own, and streams into it from here.
-		up, err := s.start(s.full)
-		if err != nil {
-			return err
-		}
-		s.up = up
+		// Past the spool's bound: the tenant is big enough for parts of
+		// its own, and streams into them from here.
+		s.own = true
 		if err := s.spool.each(len(row), s.write); err != nil {
 			return err
 		}
 		if err := s.spool.reset(); err != nil {
 			return err
 		}
-		crashpoint("upload")
 		if err := s.write(row); err != nil {
 			return err
 		}
@@ -765,28 +761,82 @@ func (s *partSink) Write(row [][]byte) error {
 	return nil
 }
 
+// write appends a row to the tenant's open part, opening the next one
+// first if none is, and closes the part once it is full.
 func (s *partSink) write(vals [][]byte) error {
+	if s.up == nil {
+		up, err := s.start(s.full, len(s.t.parts))
+		if err != nil {
+			return err
+		}
+		s.up = up
+		if len(s.t.parts) == 0 {
+			crashpoint("upload")
+		}
+	}
 	copy(s.row[len(s.prefix):], vals)
-	return s.up.Write(s.row)
+	if err := s.up.Write(s.row); err != nil {
+		return err
+	}
+	out := s.run.job.Output
+	if s.up.Size() >= int64(out.FileSize) || out.FileRows > 0 && s.up.Rows() >= out.FileRows {
+		return s.closePart()
+	}
+	return nil
 }
 
-// finish completes the tenant's own part, if it has one, after the stream
-// ended with err, or aborts it (nothing is left) when err is not nil. A
-// failed attempt's spooled rows are dropped by the next reset.
-func (s *partSink) finish(ctx context.Context, err error) error {
-	if s.up == nil {
-		return err
-	}
-	if err != nil {
-		s.up.Abort()
-		return err
-	}
-	res, err := s.up.Close(ctx)
+// closePart completes the tenant's open part.
+func (s *partSink) closePart() error {
+	up := s.up
+	s.up = nil
+	res, err := up.Close(s.ctx)
 	if err != nil {
 		return err
 	}
-	s.t.key, s.t.Bytes, s.t.sum = res.Key, res.Bytes, res.SHA256
+	s.t.parts = append(s.t.parts, Object{URI: s.run.store.URI(res.Key), Key: res.Key, Rows: res.Rows, Bytes: res.Bytes, SHA256: res.SHA256})
+	s.t.Bytes += res.Bytes
 	crashpoint("part")
+	return nil
+}
+
+// finish completes the tenant's open part, if it has one, after the stream
+// ended with err. When err is not nil, the open part is aborted and those
+// already complete are deleted: nothing of a failed attempt is left. A
+// failed attempt's spooled rows are dropped by the next reset.
+func (s *partSink) finish(err error) error {
+	if err == nil && s.up != nil {
+		err = s.closePart()
+	}
+	if err == nil {
+		return nil
+	}
+	if s.up != nil {
+		s.up.Abort()
+		s.up = nil
+	}
+	if derr := s.run.dropParts(s.t); derr != nil {
+		err = errors.Join(err, derr)
+	}
+	return err
+}
+
+// dropParts deletes the tenant's own parts, if any: those of an attempt
+// that failed, or of a tenant left out after it succeeded. The delete does
+// not depend on the tenant's context, which may be what ended.
+func (r *run) dropParts(t *TenantResult) error {
+	if len(t.parts) == 0 {
+		return nil
+	}
+	keys := make([]string, len(t.parts))
+	for i, p := range t.parts {
+		keys[i] = p.Key
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.store.Delete(ctx, keys...); err != nil {
+		return fmt.Errorf("delete the parts of a failed attempt: %w", err)
+	}
+	t.parts, t.Bytes = nil, 0
 	return nil
 }
 

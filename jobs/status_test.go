@@ -20,7 +20,11 @@ func TestTenantStatuses(t *testing.T) {
 	db := testdb.Open(t)
 	p := testdb.Prefix()
 	bad, good1, good2 := p+"a_bad", p+"b_good", p+"c_good"
-	testdb.Create(t, db, bad) // no table t
+	// The bad tenant's t fails its query a moment after it started
+	// ("Subquery returns more than 1 row" after 0.3 s), so that under
+	// concurrency 3 the good tenants have started by then.
+	testdb.Create(t, db, bad)
+	testdb.Exec(t, db, "CREATE VIEW `"+bad+"`.t AS SELECT IF(SLEEP(0.3) = 0, (SELECT 1 UNION SELECT 2), 0) AS id")
 	for _, name := range []string{good1, good2} {
 		testdb.Create(t, db, name)
 		testdb.Exec(t, db, "CREATE TABLE `"+name+"`.t (id INT PRIMARY KEY)")

@@ -105,11 +105,22 @@ func RunDataPrefix(job, date string, s Shard, runID string) string {
 // the tenant's index in the run's tenant order, or 0 for a run's single
 // part.
 func PartKey(job, date string, s Shard, runID string, n int, ext string) string {
+	return SplitPartKey(job, date, s, runID, n, 0, ext)
+}
+
+// SplitPartKey is the key of the part number seq of a tenant that has parts
+// of its own, more than one when it outgrows output.file_size: seq 0 is
+// PartKey's, the next ones add "_001", "_002" and so on, which sort after it.
+func SplitPartKey(job, date string, s Shard, runID string, n, seq int, ext string) string {
 	name := "part-"
 	if sn := s.String(); sn != "" {
 		name += sn + "-"
 	}
-	return fmt.Sprintf("%s%s%05d.%s", RunDataPrefix(job, date, s, runID), name, n, ext)
+	name += fmt.Sprintf("%05d", n)
+	if seq > 0 {
+		name += fmt.Sprintf("_%03d", seq)
+	}
+	return RunDataPrefix(job, date, s, runID) + name + "." + ext
 }
 
 // SymlinksPrefix is the Athena table location: partition dt=D is the
