@@ -155,13 +155,7 @@ func TestKillConnectionRetried(t *testing.T) {
 			case tt.output != "" && got != 6*len(f.tenants):
 				t.Errorf("%d parts for %d tenants of 300 rows, want 6 each", got, len(f.tenants))
 			}
-			files, err := filepath.Glob(filepath.Join(out, "j", "data", "dt=2026-11-25", "all", res.RunID, "*"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(files) != len(res.Objects) {
-				t.Errorf("run folder holds %d files, want the %d published parts", len(files), len(res.Objects))
-			}
+			checkRunFolder(t, res, out)
 			t.Logf("killed %s mid-stream; run took %s", victim, time.Since(start).Round(time.Millisecond))
 		})
 	}

@@ -90,6 +90,26 @@ func checkPacked(t *testing.T, res *jobs.Result, open func(string) []byte, n int
 	return len(res.Objects)
 }
 
+// checkRunFolder checks that the folder of job j's run of 2026-11-25 under
+// out holds exactly the run's published parts: nothing a failed attempt
+// or a tenant left out wrote stays beside them.
+func checkRunFolder(t *testing.T, res *jobs.Result, out string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(out, "j", "data", "dt=2026-11-25", "all", res.RunID, "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range res.Objects {
+		keys = append(keys, filepath.Join(out, filepath.FromSlash(o.Key)))
+	}
+	slices.Sort(files)
+	slices.Sort(keys)
+	if !slices.Equal(files, keys) {
+		t.Errorf("run folder holds %v, want the published parts %v", files, keys)
+	}
+}
+
 // TestPacking runs eight tenants of 50 rows over three workers: parts hold
 // whole tenants in order, every row exactly once, and as many tenants as
 // file_size and file_rows let them; a tenant larger than the spool gets a
@@ -198,19 +218,7 @@ func TestPackedTenantFailsMidStream(t *testing.T) {
 			if got, want := res.Rows, int64((len(f.tenants)-1)*rows); got != want {
 				t.Errorf("rows = %d, want %d", got, want)
 			}
-			files, err := filepath.Glob(filepath.Join(out, "j", "data", "dt=2026-11-25", "all", res.RunID, "*"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var keys []string
-			for _, o := range res.Objects {
-				keys = append(keys, filepath.Join(out, filepath.FromSlash(o.Key)))
-			}
-			slices.Sort(files)
-			slices.Sort(keys)
-			if !slices.Equal(files, keys) {
-				t.Errorf("run folder holds %v, want the published parts %v", files, keys)
-			}
+			checkRunFolder(t, res, out)
 		})
 	}
 }
@@ -235,19 +243,7 @@ func TestPackedMinoritySchema(t *testing.T) {
 			t.Errorf("tenant %s: error %q", tr.Database, tr.Error)
 		}
 	}
-	files, err := filepath.Glob(filepath.Join(out, "j", "data", "dt=2026-11-25", "all", res.RunID, "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, o := range res.Objects {
-		keys = append(keys, filepath.Join(out, filepath.FromSlash(o.Key)))
-	}
-	slices.Sort(files)
-	slices.Sort(keys)
-	if !slices.Equal(files, keys) {
-		t.Errorf("run folder holds %v, want the published parts %v", files, keys)
-	}
+	checkRunFolder(t, res, out)
 	var good []string
 	for _, db := range f.tenants {
 		if db != odd {
