@@ -367,12 +367,7 @@ func TestVerify(t *testing.T) {
 				c.Objects = slices.Clone(m.Objects)
 				tt.edit(&c)
 				err := publish.Verify(t.Context(), st, &c)
-				if tt.want == "" && err != nil {
-					t.Errorf("got %v, want nil", err)
-				}
-				if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-					t.Errorf("got %v, want an error containing %q", err, tt.want)
-				}
+				checkErr(t, err, tt.want)
 			})
 		}
 	})
@@ -496,12 +491,7 @@ func TestCheckShardCount(t *testing.T) {
 						}
 					}
 					err := publish.CheckShardCount(t.Context(), st, job, date, tt.run)
-					if tt.want == "" && err != nil {
-						t.Errorf("got %v, want nil", err)
-					}
-					if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-						t.Errorf("got %v, want an error containing %q", err, tt.want)
-					}
+					checkErr(t, err, tt.want)
 				})
 			}
 		})
@@ -624,4 +614,16 @@ func TestResetCursors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkErr checks err against want: nil when want is empty, else an error
+// whose text contains want.
+func checkErr(t *testing.T, err error, want string) {
+	t.Helper()
+	if want == "" && err != nil {
+		t.Errorf("got %v, want nil", err)
+	}
+	if want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+		t.Errorf("got %v, want an error containing %q", err, want)
+	}
 }
