@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mallet-etl/mallet/config"
 	"github.com/mallet-etl/mallet/internal/testdb"
 	"github.com/mallet-etl/mallet/jobs"
 )
@@ -274,17 +273,7 @@ func TestDeploySchedules(t *testing.T) {
 // mallet's database and those datasets.
 func TestDeployCatalogPolicy(t *testing.T) {
 	task := readJSON(t, "deploy/iam-task-policy.json")
-	path := filepath.Join(testdb.Root(), "config.yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse(path, data, func(k string) (string, bool) {
-		return map[string]string{"CRM_DB1_DSN": "u:p@tcp(db1:3306)/"}[k], k == "CRM_DB1_DSN"
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := shippedConfig(t)
 	const region, account = "ap-northeast-1", "123456789012"
 	glueARN := func(kind, name string) string {
 		return "arn:aws:glue:" + region + ":" + account + ":" + kind + name
