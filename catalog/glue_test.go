@@ -414,8 +414,9 @@ func TestSyncFaults(t *testing.T) {
 	}
 }
 
-func repeat(f gluetest.Fault, n int) []gluetest.Fault {
-	out := make([]gluetest.Fault, n)
+// repeat returns n copies of a fault, of either fake's kind.
+func repeat[F any](f F, n int) []F {
+	out := make([]F, n)
 	for i := range out {
 		out[i] = f
 	}

@@ -86,7 +86,7 @@ func TestRefreshFaults(t *testing.T) {
 		calls   int // CreateIngestion requests
 	}{
 		{"throttled twice", "ds", []quicksighttest.Fault{{Code: "ThrottlingException"}, {Code: "ThrottlingException"}}, "", 3},
-		{"throttled past the retries", "ds", repeatQ(quicksighttest.Fault{Code: "ThrottlingException"}, 5), "ThrottlingException", 5},
+		{"throttled past the retries", "ds", repeat(quicksighttest.Fault{Code: "ThrottlingException"}, 5), "ThrottlingException", 5},
 		// The ingestion started, the answer was lost: the SDK sends the
 		// request again, QuickSight says the id exists, and that
 		// ingestion is the refresh. One ingestion, not two.
@@ -118,14 +118,6 @@ func TestRefreshFaults(t *testing.T) {
 			}
 		})
 	}
-}
-
-func repeatQ(f quicksighttest.Fault, n int) []quicksighttest.Fault {
-	out := make([]quicksighttest.Fault, n)
-	for i := range out {
-		out[i] = f
-	}
-	return out
 }
 
 func TestWaitOutcomes(t *testing.T) {
