@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -39,12 +38,12 @@ import (
 type Server struct {
 	URL string // "http://127.0.0.1:port", the endpoint
 
+	awstest.Ops // Calls, AllCalls, Fail
+
 	hs     *httptest.Server
 	mu     sync.Mutex
 	dbs    map[string]time.Time // database name -> created
 	tables map[string]*table    // "db.name"
-	calls  map[string]int
-	faults map[string][]Fault
 	hooks  map[string]func(*Server)
 }
 
@@ -57,28 +56,19 @@ type table struct {
 }
 
 // Fault is an answer the server gives instead of serving a call.
-type Fault struct {
-	// Code is the error type ("ThrottlingException",
-	// "AccessDeniedException", ...); HTTP 500 for
-	// "InternalServiceException", 400 otherwise.
-	Code string
-	// Drop serves the call, then closes the connection without an answer,
-	// as a lost response would.
-	Drop bool
-}
+// Its Code is answered with HTTP 500 for "InternalServiceException", 400
+// otherwise.
+type Fault = awstest.Fault
 
 // NewServer starts a fake Glue on a free loopback port with no databases.
 // The caller calls Close.
 func NewServer() (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s := &Server{dbs: map[string]time.Time{}, tables: map[string]*table{}, hooks: map[string]func(*Server){}}
+	hs, err := awstest.Serve("gluetest", s.serve)
 	if err != nil {
-		return nil, fmt.Errorf("gluetest: %w", err)
+		return nil, err
 	}
-	s := &Server{dbs: map[string]time.Time{}, tables: map[string]*table{}, calls: map[string]int{},
-		faults: map[string][]Fault{}, hooks: map[string]func(*Server){}}
-	s.hs = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(s.serve)}}
-	s.hs.Start()
-	s.URL = s.hs.URL
+	s.hs, s.URL = hs, hs.URL
 	return s, nil
 }
 
@@ -105,29 +95,6 @@ func Start(t testing.TB) *Server {
 func Setenv(t testing.TB, url string) {
 	t.Helper()
 	awstest.Setenv(t, "GLUE", url)
-}
-
-// Calls returns how many requests of the operation op ("GetTable",
-// "UpdateTable", ...) the server has received, faults included.
-func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
-}
-
-// AllCalls returns the number of requests per operation.
-func (s *Server) AllCalls() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.calls)
-}
-
-// Fail makes the next calls of op answer with the faults, one call each,
-// in order.
-func (s *Server) Fail(op string, faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[op] = append(s.faults[op], faults...)
 }
 
 // Before runs fn (once) before the next call of op is served, with the
@@ -250,14 +217,10 @@ type apiError struct {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), target)
+	fault := s.Call(op)
 	s.mu.Lock()
-	s.calls[op]++
 	hook := s.hooks[op]
 	delete(s.hooks, op)
-	var fault *Fault
-	if f := s.faults[op]; len(f) > 0 {
-		fault, s.faults[op] = &f[0], f[1:]
-	}
 	s.mu.Unlock()
 	if hook != nil {
 		hook(s)

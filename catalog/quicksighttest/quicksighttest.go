@@ -20,8 +20,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,12 +37,12 @@ import (
 type Server struct {
 	URL string // "http://127.0.0.1:port", the endpoint
 
+	awstest.Ops // Calls, AllCalls, Fail
+
 	hs         *httptest.Server
 	mu         sync.Mutex
 	datasets   map[string]Outcome      // "account/dataset" -> how its ingestions end
 	ingestions map[string][]*Ingestion // "account/dataset" -> in creation order
-	calls      map[string]int
-	faults     map[string][]Fault
 }
 
 // Outcome says how a dataset's ingestions go.
@@ -71,26 +69,18 @@ type Ingestion struct {
 }
 
 // Fault is an answer the server gives instead of serving a call.
-type Fault struct {
-	// Code is the error type, answered with QuickSight's status for it.
-	Code string
-	// Drop serves the call, then closes the connection without an answer,
-	// as a lost response would.
-	Drop bool
-}
+// Its Code is answered with QuickSight's status for it.
+type Fault = awstest.Fault
 
 // NewServer starts a fake QuickSight on a free loopback port with no
 // datasets. The caller calls Close.
 func NewServer() (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s := &Server{datasets: map[string]Outcome{}, ingestions: map[string][]*Ingestion{}}
+	hs, err := awstest.Serve("quicksighttest", s.serve)
 	if err != nil {
-		return nil, fmt.Errorf("quicksighttest: %w", err)
+		return nil, err
 	}
-	s := &Server{datasets: map[string]Outcome{}, ingestions: map[string][]*Ingestion{},
-		calls: map[string]int{}, faults: map[string][]Fault{}}
-	s.hs = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(s.serve)}}
-	s.hs.Start()
-	s.URL = s.hs.URL
+	s.hs, s.URL = hs, hs.URL
 	return s, nil
 }
 
@@ -141,29 +131,6 @@ func (s *Server) Ingestions(account, dataset string) []Ingestion {
 	return out
 }
 
-// Calls returns how many requests of op ("CreateIngestion",
-// "DescribeIngestion") the server has received, faults included.
-func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
-}
-
-// AllCalls returns the number of requests per operation.
-func (s *Server) AllCalls() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.calls)
-}
-
-// Fail makes the next calls of op answer with the faults, one call each,
-// in order.
-func (s *Server) Fail(op string, faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults[op] = append(s.faults[op], faults...)
-}
-
 var (
 	ingestionPath = regexp.MustCompile(`^/accounts/([^/]+)/data-sets/([^/]+)/ingestions/([^/]+)$`)
 	accountID     = regexp.MustCompile(`^[0-9]{12}$`)
@@ -206,13 +173,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		op = "Unknown"
 	}
-	s.mu.Lock()
-	s.calls[op]++
-	var fault *Fault
-	if f := s.faults[op]; len(f) > 0 {
-		fault, s.faults[op] = &f[0], f[1:]
-	}
-	s.mu.Unlock()
+	fault := s.Call(op)
 	if op == "Unknown" {
 		writeError(w, "UnknownOperationException", r.Method+" "+r.URL.Path)
 		return

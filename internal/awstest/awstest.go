@@ -1,7 +1,9 @@
 // Package awstest points the AWS SDK at a fake service on loopback, for the
 // test servers of S3, Glue and QuickSight: one list of the variables to set,
 // so that a variable that would override the endpoint or the credentials
-// cannot be forgotten in one of them.
+// cannot be forgotten in one of them. It also holds what the Glue and
+// QuickSight fakes share: their loopback server, and the counting of calls
+// and the faults queued for them (Ops).
 package awstest
 
 import (
