@@ -9,6 +9,7 @@
 //	go run ./bench -rss-rows 10000000   # also the memory check on 10M rows
 //	go run ./bench -profile /tmp/prof   # CPU profiles of each mallet run
 //	go run ./bench -heapprofile /tmp/h  # heap profiles at each run's peak
+//	go run ./bench -trace /tmp/t        # execution traces (go tool trace)
 //	go run ./bench -only mallet-small-parquet-local,mallet-150k-parquet-local
 //	                                    # 1,500 x 100 rows against one 150k-row tenant
 //
@@ -53,6 +54,7 @@ type options struct {
 	write     string
 	profile   string
 	heap      string
+	trace     string
 	work      string
 }
 
@@ -73,6 +75,7 @@ func main() {
 	flag.StringVar(&o.write, "write", "BENCHMARKS.md", "file whose harness section is replaced with the results (empty: print only)")
 	flag.StringVar(&o.profile, "profile", "", "folder for CPU profiles of the mallet runs (MALLET_CPUPROFILE)")
 	flag.StringVar(&o.heap, "heapprofile", "", "folder for heap profiles of the mallet runs, taken at the heap's peak (MALLET_HEAPPROFILE)")
+	flag.StringVar(&o.trace, "trace", "", "folder for execution traces of the mallet runs, for go tool trace (MALLET_TRACE)")
 	flag.StringVar(&o.work, "work", "", "scratch folder (default a temp folder, removed at the end)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -205,7 +208,7 @@ func run(ctx context.Context, o options) error {
 		s.bytes = size(tsv + ".gz")
 		return s, err
 	})
-	m := &malletRunner{bin: bin, work: work, dsn: o.dsn, profile: o.profile, heap: o.heap}
+	m := &malletRunner{bin: bin, work: work, dsn: o.dsn, profile: o.profile, heap: o.heap, trace: o.trace}
 	where := map[string]string{"local": "a local folder", "s3": "S3 on loopback"}
 	for _, format := range []string{"parquet", "csv", "csv.gz"} {
 		for _, to := range []string{"local", "s3"} {
@@ -339,7 +342,7 @@ func size(p string) int64 {
 }
 
 type malletRunner struct {
-	bin, work, dsn, profile, heap string
+	bin, work, dsn, profile, heap, trace string
 }
 
 // job is what one mallet scenario runs: the query file (default mail.sql)
@@ -386,6 +389,12 @@ func (m *malletRunner) run(ctx context.Context, name string, i int, j job) (samp
 			return sample{}, err
 		}
 		env = append(env, "MALLET_HEAPPROFILE="+filepath.Join(m.heap, fmt.Sprintf("%s-%d.heap.pprof", name, i+1)))
+	}
+	if m.trace != "" {
+		if err := os.MkdirAll(m.trace, 0o755); err != nil {
+			return sample{}, err
+		}
+		env = append(env, "MALLET_TRACE="+filepath.Join(m.trace, fmt.Sprintf("%s-%d.trace", name, i+1)))
 	}
 	config := fmt.Sprintf(`timezone: UTC
 sources:

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 	"time"
 	_ "time/tzdata" // job time zones work in a minimal image
@@ -45,7 +46,9 @@ func main() {
 	startup = startMemoryLimit(memlimit.FromCgroup)
 	stopProfile := startProfile()
 	stopHeapProfile := startHeapProfile()
+	stopTrace := startTrace()
 	err := runMain(ctx, os.Args[1:])
+	stopTrace()
 	stopHeapProfile()
 	stopProfile()
 	stop()
@@ -72,6 +75,31 @@ func startProfile() func() {
 	}
 	return func() {
 		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// startTrace writes an execution trace of the whole process to the file
+// named by MALLET_TRACE, for the benchmark harness (go run ./bench -trace
+// DIR): where goroutines wait for the network, each other or a core. The
+// returned function ends it.
+func startTrace() func() {
+	path := os.Getenv("MALLET_TRACE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mallet: trace:", err)
+		return func() {}
+	}
+	if err := trace.Start(f); err != nil {
+		fmt.Fprintln(os.Stderr, "mallet: trace:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		trace.Stop()
 		f.Close()
 	}
 }
