@@ -105,6 +105,10 @@ type ParquetWriter struct {
 	done chan struct{} // closed when the goroutine ends
 	mu   sync.Mutex
 	werr error // the goroutine's first error
+	// Under mu, for Size: parquet-go's size estimate as of the last batch
+	// it took, and the bytes of the batch handed over and not yet taken.
+	taken   int64
+	pending int64
 
 	// Owned by whoever writes to parquet-go: the goroutine once started.
 	groupRows  int   // most rows in a row group
@@ -379,6 +383,9 @@ func (p *ParquetWriter) submit() error {
 		p.free <- newParquetBatch(len(p.vals), len(p.vals[0]))
 		go p.writeBatches()
 	}
+	p.mu.Lock()
+	p.pending += int64(len(p.arena))
+	p.mu.Unlock()
 	p.todo <- p.parquetBatch
 	p.parquetBatch = <-p.free
 	p.mu.Lock()
@@ -395,13 +402,17 @@ func (p *ParquetWriter) writeBatches() {
 	defer close(p.done)
 	var err error
 	for b := range p.todo {
+		n := int64(len(b.arena))
 		if err == nil {
-			if err = p.flushBatch(b); err != nil {
-				p.mu.Lock()
-				p.werr = err
-				p.mu.Unlock()
-			}
+			err = p.flushBatch(b)
 		}
+		p.mu.Lock()
+		if err != nil && p.werr == nil {
+			p.werr = err
+		}
+		p.taken = p.w.Size()
+		p.pending -= n
+		p.mu.Unlock()
 		b.reset()
 		p.free <- b
 	}
@@ -409,6 +420,20 @@ func (p *ParquetWriter) writeBatches() {
 
 // Rows returns the number of rows written so far.
 func (p *ParquetWriter) Rows() int64 { return p.rows }
+
+// Size estimates the file's size so far: parquet-go's estimate (the bytes
+// written plus the open row group, uncompressed) as of the last batch it
+// took, plus the bytes of the batches not yet taken. Unlike parquet-go's own
+// Size, it may be called while the writing goroutine runs, and it is cheap
+// enough to ask after every row.
+func (p *ParquetWriter) Size() int64 {
+	if p.todo == nil { // no goroutine: parquet-go has taken nothing yet
+		return int64(len(p.arena))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.taken + p.pending + int64(len(p.arena))
+}
 
 // Close writes the rows still buffered and the file footer. It does not close
 // the underlying writer. Later calls return the first call's result.

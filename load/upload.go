@@ -117,30 +117,34 @@ func (u *Upload) Rows() int64 { return u.rows }
 
 // Size estimates the object's size so far: the bytes the encoder has put
 // out plus what it holds: for CSV its buffer, for Parquet the open row
-// group (estimated compressed). A writer that packs rows into objects of a target size
-// closes the object once Size reaches it.
+// group (its finished pages compressed, the pages being filled not) and the
+// rows not yet encoded. A writer that packs rows into objects of a target
+// size closes the object once Size reaches it. It is cheap enough to call
+// after every row.
 func (u *Upload) Size() int64 {
 	switch e := u.enc.(type) {
 	case *ParquetWriter:
-		return max(u.out.n, e.w.Size()+int64(len(e.arena)))
+		return max(u.out.n.Load(), e.Size())
 	case *CSVWriter:
 		if e.gzPipe == nil {
-			return u.out.n + int64(e.w.Buffered())
+			return u.out.n.Load() + int64(e.w.Buffered())
 		}
 	}
 	// csv.gz: what the compressor has put out; it lags by what it holds.
-	return u.out.n
+	return u.out.n.Load()
 }
 
-// countWriter counts the bytes written through it.
+// countWriter counts the bytes written through it. The count may be read
+// while another goroutine writes: the Parquet writer's and the gzip
+// compressor's write from goroutines of their own.
 type countWriter struct {
 	w io.Writer
-	n int64
+	n atomic.Int64
 }
 
 func (c *countWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

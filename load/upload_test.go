@@ -96,14 +96,21 @@ func TestUpload(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer u.Abort()
+					// Size is asked after every row, as a packing writer
+					// does, while the encoder's goroutines run.
+					var size int64
 					for _, row := range rows {
 						if err := u.Write(row); err != nil {
 							t.Fatal(err)
 						}
+						size = u.Size()
 					}
 					res, err := u.Close(t.Context())
 					if err != nil {
 						t.Fatal(err)
+					}
+					if n > 1 && (size < int64(len(want))/2 || size > int64(len(want))*3/2) {
+						t.Errorf("Size before Close = %d, want about the object's %d bytes", size, len(want))
 					}
 					got := getObject(t, s, key)
 					if !bytes.Equal(got, want) {
