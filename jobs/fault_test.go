@@ -464,6 +464,92 @@ func TestS3Faults(t *testing.T) {
 	}
 }
 
+// failPut answers 500 to every PUT of an object whose key contains key,
+// and passes the rest on.
+type failPut struct {
+	next  http.Handler
+	key   string
+	fails atomic.Int64
+}
+
+func (h *failPut) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut && strings.Contains(r.URL.Path, h.key) {
+		h.fails.Add(1)
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`)
+		return
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+// TestOwnPartCloseFails fails the upload of a tenant's second part of its
+// own. A part closes in the background while the tenant's rows go on into
+// the next one, so the failure comes out of a later write: the tenant
+// fails naming the part, none of its parts is left (neither the first,
+// complete, nor the third, open when the failure came out), and the other
+// tenant publishes every row.
+func TestOwnPartCloseFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a fault test that waits out the SDK's retries: not in -short")
+	}
+	f := newFleet(t, 2)
+	backend := s3mem.New()
+	if err := backend.CreateBucket("bucket"); err != nil {
+		t.Fatal(err)
+	}
+	h := &failPut{next: gofakes3.New(backend).Server(), key: "/part-00001_001."}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	s3test.Setenv(t, srv.URL)
+	qpath := filepath.Join(t.TempDir(), "q.sql")
+	query := "SELECT seq, DATABASE() AS db, REPEAT('y', 100) AS pad FROM seq_1_to_300 ORDER BY seq"
+	if err := os.WriteFile(qpath, []byte(query), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, f.configText(fmt.Sprintf(`
+  j:
+    source: crm_all
+    query: %s
+    on_tenant_error: skip
+    output: {to: "{{out}}", format: csv, file_rows: 50}
+`, qpath), "s3://bucket/out"))
+	res, err := jobs.Run(t.Context(), cfg, "j", jobs.Options{Date: runDate})
+	if !errors.Is(err, jobs.ErrPartial) {
+		t.Fatalf("got %v, want ErrPartial", err)
+	}
+	if h.fails.Load() == 0 {
+		t.Fatal("no upload failed: the test proves nothing")
+	}
+	failed := f.tenants[1]
+	for _, tr := range res.Tenants {
+		switch {
+		case tr.Database == failed && (tr.Err == nil || !strings.Contains(tr.Error, "part-00001_001.csv")):
+			t.Errorf("tenant %s: error %q, want one naming part-00001_001.csv", tr.Database, tr.Error)
+		case tr.Database != failed && tr.Err != nil:
+			t.Errorf("tenant %s failed: %v", tr.Database, tr.Err)
+		}
+	}
+	client := rawS3(t, srv.URL)
+	if pending := pendingUploads(t, client); len(pending) > 0 {
+		t.Errorf("pending multipart uploads left: %v", pending)
+	}
+	for _, key := range listKeys(t, client) {
+		if strings.Contains(key, "/data/") && strings.Contains(key, "/part-00001") {
+			t.Errorf("a part of the failed tenant is left: %s", key)
+		}
+	}
+	if got := len(res.Objects); got != 6 {
+		t.Errorf("%d parts published, want the other tenant's 6", got)
+	}
+	st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", config.S3{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rows := readOutput(t, res, func(key string) []byte { return storetest.Read(t, st, key) })
+	compareRows(t, res, rows, f.want(t, cfg, f.tenants[:1]), false)
+}
+
 func rawS3(t *testing.T, url string) *s3.Client {
 	t.Helper()
 	cfg, err := awsconfig.LoadDefaultConfig(t.Context(), awsconfig.WithRegion("us-east-1"))

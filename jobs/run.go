@@ -695,17 +695,19 @@ func (r *run) tenantSchema(cols schema.Schema) (schema.Schema, error) {
 // spooled rows; each part closes at output.file_size (or file_rows) and
 // the next row opens the next. An empty result writes nothing.
 type partSink struct {
-	run    *run
-	ctx    context.Context // the attempt's
-	t      *TenantResult
-	prefix [][]byte
-	full   schema.Schema
-	row    [][]byte
-	spool  *spool
-	own    bool                                                    // past the spool: the rows go to parts of the tenant's own
-	up     *load.Upload                                            // the tenant's open part, if any
-	start  func(full schema.Schema, seq int) (*load.Upload, error) // starts the tenant's part number seq
-	track  *tracker                                                // mode incremental: skips rows published before
+	run     *run
+	ctx     context.Context // the attempt's
+	t       *TenantResult
+	prefix  [][]byte
+	full    schema.Schema
+	row     [][]byte
+	spool   *spool
+	own     bool                                                    // past the spool: the rows go to parts of the tenant's own
+	up      *load.Upload                                            // the tenant's open part, if any
+	closing chan partClosed                                         // the previous part's Close, running; nil if none
+	started int                                                     // parts started: the next part is number started
+	start   func(full schema.Schema, seq int) (*load.Upload, error) // starts the tenant's part number seq
+	track   *tracker                                                // mode incremental: skips rows published before
 }
 
 func (s *partSink) Start(cols schema.Schema) error {
@@ -765,12 +767,13 @@ func (s *partSink) Write(row [][]byte) error {
 // first if none is, and closes the part once it is full.
 func (s *partSink) write(vals [][]byte) error {
 	if s.up == nil {
-		up, err := s.start(s.full, len(s.t.parts))
+		up, err := s.start(s.full, s.started)
 		if err != nil {
 			return err
 		}
 		s.up = up
-		if len(s.t.parts) == 0 {
+		s.started++
+		if s.started == 1 {
 			crashpoint("upload")
 		}
 	}
@@ -785,27 +788,64 @@ func (s *partSink) write(vals [][]byte) error {
 	return nil
 }
 
-// closePart completes the tenant's open part.
+// partClosed is the outcome of a part's Close.
+type partClosed struct {
+	res load.UploadResult
+	err error
+}
+
+// closePart completes the tenant's open part in the background: the
+// tenant's next rows go on into the next part meanwhile, instead of
+// standing still while the store takes the part's last bytes (an fsync,
+// or S3's last part and CompleteMultipartUpload). One close at most runs:
+// closePart first waits for the previous one, so parts are recorded in
+// order and memory holds one closing part beside the open one.
 func (s *partSink) closePart() error {
-	up := s.up
-	s.up = nil
-	res, err := up.Close(s.ctx)
-	if err != nil {
+	if err := s.waitClose(); err != nil {
 		return err
 	}
-	s.t.parts = append(s.t.parts, Object{URI: s.run.store.URI(res.Key), Key: res.Key, Rows: res.Rows, Bytes: res.Bytes, SHA256: res.SHA256})
-	s.t.Bytes += res.Bytes
-	crashpoint("part")
+	up := s.up
+	s.up = nil
+	done := make(chan partClosed, 1)
+	s.closing = done
+	go func() {
+		res, err := up.Close(s.ctx)
+		if err == nil {
+			crashpoint("part")
+		}
+		done <- partClosed{res, err}
+	}()
+	return nil
+}
+
+// waitClose waits for the part being closed, if any, and records it.
+func (s *partSink) waitClose() error {
+	if s.closing == nil {
+		return nil
+	}
+	c := <-s.closing
+	s.closing = nil
+	if c.err != nil {
+		return c.err
+	}
+	s.t.parts = append(s.t.parts, Object{URI: s.run.store.URI(c.res.Key), Key: c.res.Key, Rows: c.res.Rows, Bytes: c.res.Bytes, SHA256: c.res.SHA256})
+	s.t.Bytes += c.res.Bytes
 	return nil
 }
 
 // finish completes the tenant's open part, if it has one, after the stream
-// ended with err. When err is not nil, the open part is aborted and those
-// already complete are deleted: nothing of a failed attempt is left. A
-// failed attempt's spooled rows are dropped by the next reset.
+// ended with err, and waits for every close. When err is not nil, the open
+// part is aborted and those already complete are deleted: nothing of a
+// failed attempt is left. A failed attempt's spooled rows are dropped by
+// the next reset.
 func (s *partSink) finish(err error) error {
 	if err == nil && s.up != nil {
 		err = s.closePart()
+	}
+	// Even after an error: a part whose close succeeded must be known to
+	// be deleted.
+	if werr := s.waitClose(); err == nil {
+		err = werr
 	}
 	if err == nil {
 		return nil
