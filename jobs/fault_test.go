@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -483,71 +484,95 @@ func (h *failPut) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
-// TestOwnPartCloseFails fails the upload of a tenant's second part of its
-// own. A part closes in the background while the tenant's rows go on into
-// the next one, so the failure comes out of a later write: the tenant
-// fails naming the part, none of its parts is left (neither the first,
-// complete, nor the third, open when the failure came out), and the other
-// tenant publishes every row.
-func TestOwnPartCloseFails(t *testing.T) {
+// TestPartCloseFails fails the upload of one part that is completed in
+// the background, while the tenant's rows (a part of its own) or the
+// writer's next tenants (packed parts) go on into the next part, so the
+// failure comes out later: the part's tenants fail naming it, nothing of
+// theirs is left (neither complete parts nor the part open when the
+// failure came out), and the other tenants publish every row.
+func TestPartCloseFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a fault test that waits out the SDK's retries: not in -short")
 	}
-	f := newFleet(t, 2)
-	backend := s3mem.New()
-	if err := backend.CreateBucket("bucket"); err != nil {
-		t.Fatal(err)
-	}
-	h := &failPut{next: gofakes3.New(backend).Server(), key: "/part-00001_001."}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	s3test.Setenv(t, srv.URL)
-	qpath := filepath.Join(t.TempDir(), "q.sql")
-	query := "SELECT seq, DATABASE() AS db, REPEAT('y', 100) AS pad FROM seq_1_to_300 ORDER BY seq"
-	if err := os.WriteFile(qpath, []byte(query), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := writeConfig(t, f.configText(fmt.Sprintf(`
+	f := newFleet(t, 8)
+	for _, tt := range []struct {
+		name, rows, output string
+		failKey            string // the part that fails
+		failed             int    // tenants that fail
+	}{
+		// Each tenant's 300 rows make 6 parts of its own; tenant 1's second
+		// fails.
+		{"own parts", "300", "file_rows: 50", "part-00001_001.csv", 1},
+		// 50 rows per tenant, two tenants per part: the first part, of the
+		// first two tenants a writer took, fails.
+		{"packed parts", "50", "file_rows: 100", "part-00000.csv", 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			backend := s3mem.New()
+			if err := backend.CreateBucket("bucket"); err != nil {
+				t.Fatal(err)
+			}
+			h := &failPut{next: gofakes3.New(backend).Server(), key: "/" + tt.failKey}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			s3test.Setenv(t, srv.URL)
+			qpath := filepath.Join(t.TempDir(), "q.sql")
+			query := "SELECT seq, DATABASE() AS db, REPEAT('y', 100) AS pad FROM seq_1_to_" + tt.rows + " ORDER BY seq"
+			if err := os.WriteFile(qpath, []byte(query), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg := writeConfig(t, f.configText(fmt.Sprintf(`
   j:
     source: crm_all
     query: %s
     on_tenant_error: skip
-    output: {to: "{{out}}", format: csv, file_rows: 50}
-`, qpath), "s3://bucket/out"))
-	res, err := jobs.Run(t.Context(), cfg, "j", jobs.Options{Date: runDate})
-	if !errors.Is(err, jobs.ErrPartial) {
-		t.Fatalf("got %v, want ErrPartial", err)
+    output: {to: "{{out}}", format: csv, %s}
+`, qpath, tt.output), "s3://bucket/out"))
+			res, err := jobs.Run(t.Context(), cfg, "j", jobs.Options{Date: runDate})
+			if !errors.Is(err, jobs.ErrPartial) {
+				t.Fatalf("got %v, want ErrPartial", err)
+			}
+			if h.fails.Load() == 0 {
+				t.Fatal("no upload failed: the test proves nothing")
+			}
+			var ok []string
+			for _, tr := range res.Tenants {
+				switch {
+				case tr.Err == nil:
+					ok = append(ok, tr.Database)
+				case !strings.Contains(tr.Error, tt.failKey):
+					t.Errorf("tenant %s: error %q, want one naming %s", tr.Database, tr.Error, tt.failKey)
+				}
+			}
+			if got := len(f.tenants) - len(ok); got != tt.failed {
+				t.Errorf("%d tenants failed, want %d", got, tt.failed)
+			}
+			client := rawS3(t, srv.URL)
+			if pending := pendingUploads(t, client); len(pending) > 0 {
+				t.Errorf("pending multipart uploads left: %v", pending)
+			}
+			var data, published []string
+			for _, key := range listKeys(t, client) {
+				if strings.Contains(key, "/data/") && strings.Contains(key, res.RunID) {
+					data = append(data, key)
+				}
+			}
+			for _, o := range res.Objects {
+				published = append(published, "out/"+o.Key)
+			}
+			slices.Sort(data)
+			slices.Sort(published)
+			if !slices.Equal(data, published) {
+				t.Errorf("the run folder holds %v, want the published parts %v", data, published)
+			}
+			st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", config.S3{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, rows := readOutput(t, res, func(key string) []byte { return storetest.Read(t, st, key) })
+			compareRows(t, res, rows, f.want(t, cfg, ok), false)
+		})
 	}
-	if h.fails.Load() == 0 {
-		t.Fatal("no upload failed: the test proves nothing")
-	}
-	failed := f.tenants[1]
-	for _, tr := range res.Tenants {
-		switch {
-		case tr.Database == failed && (tr.Err == nil || !strings.Contains(tr.Error, "part-00001_001.csv")):
-			t.Errorf("tenant %s: error %q, want one naming part-00001_001.csv", tr.Database, tr.Error)
-		case tr.Database != failed && tr.Err != nil:
-			t.Errorf("tenant %s failed: %v", tr.Database, tr.Err)
-		}
-	}
-	client := rawS3(t, srv.URL)
-	if pending := pendingUploads(t, client); len(pending) > 0 {
-		t.Errorf("pending multipart uploads left: %v", pending)
-	}
-	for _, key := range listKeys(t, client) {
-		if strings.Contains(key, "/data/") && strings.Contains(key, "/part-00001") {
-			t.Errorf("a part of the failed tenant is left: %s", key)
-		}
-	}
-	if got := len(res.Objects); got != 6 {
-		t.Errorf("%d parts published, want the other tenant's 6", got)
-	}
-	st, err := jobs.OpenStore(t.Context(), "s3://bucket/out", config.S3{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rows := readOutput(t, res, func(key string) []byte { return storetest.Read(t, st, key) })
-	compareRows(t, res, rows, f.want(t, cfg, f.tenants[:1]), false)
 }
 
 func rawS3(t *testing.T, url string) *s3.Client {
