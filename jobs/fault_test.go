@@ -484,12 +484,13 @@ func (h *failPut) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
-// TestPartCloseFails fails the upload of one part that is completed in
-// the background, while the tenant's rows (a part of its own) or the
-// writer's next tenants (packed parts) go on into the next part, so the
-// failure comes out later: the part's tenants fail naming it, nothing of
-// theirs is left (neither complete parts nor the part open when the
-// failure came out), and the other tenants publish every row.
+// TestPartCloseFails fails the upload of one part while more parts follow:
+// a tenant's part of its own, completed in the background while the
+// tenant's rows go on into the next part, so that the failure comes out of
+// a later write; or a packed part, completed when its second tenant fills
+// it. The part's tenants fail naming it, nothing of theirs is left
+// (neither complete parts nor the part open when the failure came out),
+// and the other tenants publish every row.
 func TestPartCloseFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a fault test that waits out the SDK's retries: not in -short")

@@ -404,19 +404,16 @@ type openPart struct {
 // whose columns differ cannot share a file (and all but the majority's are
 // left out later, part and all).
 type packer struct {
-	run     *run
-	ctx     context.Context // the run's: a part outlives each tenant's timeout
-	fail    func(t *TenantResult)
-	open    []*openPart
-	closing *openPart       // the part being completed in the background, if any
-	closed  chan partClosed // its outcome
+	run  *run
+	ctx  context.Context // the run's: a part outlives each tenant's timeout
+	fail func(t *TenantResult)
+	open []*openPart
 }
 
 // add appends the spooled rows of tenant i to the writer's part of its
-// schema, opening one if needed, and closes the part once it is full (in
-// the background: if completing it fails, its tenants fail later, through
-// fail). An error fails the part: its earlier tenants fail with it
-// (reported through fail), and t must be failed by the caller.
+// schema, opening one if needed, and closes the part once it is full. An
+// error fails the part: its earlier tenants fail with it (reported through
+// fail), and t must be failed by the caller.
 func (p *packer) add(i int, t *TenantResult, prefix [][]byte, full schema.Schema, sp *spool) error {
 	r := p.run
 	var op *openPart
@@ -452,46 +449,27 @@ func (p *packer) add(i int, t *TenantResult, prefix [][]byte, full schema.Schema
 		crashpoint("upload")
 	}
 	if op.up.Size() >= int64(r.job.Output.FileSize) || r.job.Output.FileRows > 0 && op.up.Rows() >= r.job.Output.FileRows {
-		p.close(op)
+		return p.close(op)
 	}
 	return nil
 }
 
-// close completes a part's upload in the background, while the writer goes
-// on with the next tenants, and records it once done (see waitClose); if
-// it fails, the part's tenants fail. One close at most runs: close first
-// waits for the previous one.
-func (p *packer) close(op *openPart) {
+// close finishes a part's upload and records it; on error the part's
+// tenants fail.
+func (p *packer) close(op *openPart) error {
 	p.open = slices.DeleteFunc(p.open, func(o *openPart) bool { return o == op })
-	p.waitClose()
-	done := make(chan partClosed, 1)
-	p.closing, p.closed = op, done
-	go func() {
-		res, err := op.up.Close(p.ctx)
-		if err == nil {
-			crashpoint("part")
-		}
-		done <- partClosed{res, err}
-	}()
-}
-
-// waitClose waits for the part being closed, if any, and records it, or
-// fails its tenants.
-func (p *packer) waitClose() {
-	op := p.closing
-	if op == nil {
-		return
-	}
-	c := <-p.closed
-	p.closing, p.closed = nil, nil
-	if c.err != nil {
-		p.failAll(op, fmt.Errorf("%s: %w", p.run.store.URI(op.key), c.err))
-		return
+	res, err := op.up.Close(p.ctx)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", p.run.store.URI(op.key), err)
+		p.failAll(op, err)
+		return err
 	}
 	p.run.addPart(packedPart{
-		obj:     Object{URI: p.run.store.URI(op.key), Key: op.key, Rows: c.res.Rows, Bytes: c.res.Bytes, SHA256: c.res.SHA256},
+		obj:     Object{URI: p.run.store.URI(op.key), Key: op.key, Rows: res.Rows, Bytes: res.Bytes, SHA256: res.SHA256},
 		tenants: op.tenants,
 	})
+	crashpoint("part")
+	return nil
 }
 
 // drop aborts a part whose write failed and fails its tenants.
@@ -508,9 +486,9 @@ func (p *packer) failAll(op *openPart, err error) {
 	}
 }
 
-// flush closes the writer's open parts at the end of its tenants and waits
-// for every close. When the run is being stopped the open parts are
-// aborted instead: nothing of the run will be published.
+// flush closes the writer's open parts at the end of its tenants. When
+// the run is being stopped the parts are aborted instead: nothing of the
+// run will be published.
 func (p *packer) flush() {
 	for len(p.open) > 0 {
 		op := p.open[0]
@@ -519,9 +497,8 @@ func (p *packer) flush() {
 			op.up.Abort()
 			continue
 		}
-		p.close(op)
+		_ = p.close(op) // failures are the tenants'
 	}
-	p.waitClose()
 }
 
 func (r *run) addPart(pp packedPart) {
