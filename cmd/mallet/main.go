@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/metrics"
@@ -59,24 +60,7 @@ func main() {
 // by MALLET_CPUPROFILE, for the benchmark harness (go run ./bench
 // -profile DIR). The returned function ends it.
 func startProfile() func() {
-	path := os.Getenv("MALLET_CPUPROFILE")
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mallet: cpu profile:", err)
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintln(os.Stderr, "mallet: cpu profile:", err)
-		f.Close()
-		return func() {}
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}
+	return recordTo("MALLET_CPUPROFILE", "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // startTrace writes an execution trace of the whole process to the file
@@ -84,22 +68,30 @@ func startProfile() func() {
 // DIR): where goroutines wait for the network, each other or a core. The
 // returned function ends it.
 func startTrace() func() {
-	path := os.Getenv("MALLET_TRACE")
+	return recordTo("MALLET_TRACE", "trace", trace.Start, trace.Stop)
+}
+
+// recordTo starts a recording (start, ended by stop) into the file that
+// the environment variable env names, if it names one, and returns the
+// function that ends it. A failure is reported on stderr as what and does
+// not stop mallet.
+func recordTo(env, what string, start func(io.Writer) error, stop func()) func() {
+	path := os.Getenv(env)
 	if path == "" {
 		return func() {}
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mallet: trace:", err)
+		fmt.Fprintf(os.Stderr, "mallet: %s: %v\n", what, err)
 		return func() {}
 	}
-	if err := trace.Start(f); err != nil {
-		fmt.Fprintln(os.Stderr, "mallet: trace:", err)
+	if err := start(f); err != nil {
+		fmt.Fprintf(os.Stderr, "mallet: %s: %v\n", what, err)
 		f.Close()
 		return func() {}
 	}
 	return func() {
-		trace.Stop()
+		stop()
 		f.Close()
 	}
 }
