@@ -378,23 +378,19 @@ func (m *malletRunner) run(ctx context.Context, name string, i int, j job) (samp
 		env = append(env, srv.Env()...)
 		out = "s3://bench/out"
 	}
-	if m.profile != "" {
-		if err := os.MkdirAll(m.profile, 0o755); err != nil {
+	// Recordings of the run, each in a file of its own when asked for.
+	for _, rec := range []struct{ dir, env, ext string }{
+		{m.profile, "MALLET_CPUPROFILE", "pprof"},
+		{m.heap, "MALLET_HEAPPROFILE", "heap.pprof"},
+		{m.trace, "MALLET_TRACE", "trace"},
+	} {
+		if rec.dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(rec.dir, 0o755); err != nil {
 			return sample{}, err
 		}
-		env = append(env, "MALLET_CPUPROFILE="+filepath.Join(m.profile, fmt.Sprintf("%s-%d.pprof", name, i+1)))
-	}
-	if m.heap != "" {
-		if err := os.MkdirAll(m.heap, 0o755); err != nil {
-			return sample{}, err
-		}
-		env = append(env, "MALLET_HEAPPROFILE="+filepath.Join(m.heap, fmt.Sprintf("%s-%d.heap.pprof", name, i+1)))
-	}
-	if m.trace != "" {
-		if err := os.MkdirAll(m.trace, 0o755); err != nil {
-			return sample{}, err
-		}
-		env = append(env, "MALLET_TRACE="+filepath.Join(m.trace, fmt.Sprintf("%s-%d.trace", name, i+1)))
+		env = append(env, rec.env+"="+filepath.Join(rec.dir, fmt.Sprintf("%s-%d.%s", name, i+1, rec.ext)))
 	}
 	config := fmt.Sprintf(`timezone: UTC
 sources:
