@@ -398,12 +398,8 @@ func readDriverRows(ctx context.Context, rows driver.Rows, sink Sink) (int64, er
 			}
 			row[i] = normalize(cols[i], b, &bits[i])
 		}
-		if err := sink.Write(row); err != nil {
+		if err := emit(ctx, sink, row, &n); err != nil {
 			return n, err
-		}
-		n++
-		if n&1023 == 0 && ctx.Err() != nil {
-			return n, ctx.Err()
 		}
 	}
 }
@@ -436,6 +432,19 @@ func rawText(v driver.Value, buf *[]byte) ([]byte, error) {
 	return *buf, nil
 }
 
+// emit gives one row to the sink and counts it in *n; every 1024 rows it
+// checks ctx, so a stopped stream ends even while rows keep coming.
+func emit(ctx context.Context, sink Sink, row [][]byte, n *int64) error {
+	if err := sink.Write(row); err != nil {
+		return err
+	}
+	*n++
+	if *n&1023 == 0 {
+		return ctx.Err()
+	}
+	return nil
+}
+
 // streamSQL is stream through database/sql.
 func streamSQL(ctx context.Context, conn *sqlx.Conn, q *Query, args []any, sink Sink) (int64, error) {
 	rows, err := conn.QueryContext(ctx, q.Text(), args...)
@@ -466,12 +475,8 @@ func streamSQL(ctx context.Context, conn *sqlx.Conn, q *Query, args []any, sink 
 		for i, v := range raw {
 			row[i] = normalize(cols[i], v, &bits[i])
 		}
-		if err := sink.Write(row); err != nil {
+		if err := emit(ctx, sink, row, &n); err != nil {
 			return n, err
-		}
-		n++
-		if n&1023 == 0 && ctx.Err() != nil {
-			return n, ctx.Err()
 		}
 	}
 	if err := rows.Err(); err != nil {
